@@ -1,0 +1,673 @@
+//! The config file: TOML in, a validated [`RunPlan`] out, before any data row is read.
+//!
+//! Every mistake found here names its key path (`source[1].amount.unit`) or the file and column, and
+//! makes the run exit 2: a reconciliation built on a misread config cannot be trusted.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, anyhow, bail};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use crate::load::read_csv_header;
+use crate::normalize::currency::Currency;
+use crate::normalize::key::KeyCleanup;
+use crate::normalize::money::{NumberFormat, Unit, parse_amount};
+use crate::normalize::time::{TimeFormat, Zone};
+
+// ---- the file as written ------------------------------------------------------------------------
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(rename = "source", default)]
+    sources: Vec<RawSource>,
+    #[serde(rename = "check", default)]
+    checks: Vec<RawCheck>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    Csv,
+    Jsonl,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSource {
+    name: String,
+    format: Format,
+    path: String,
+    max_rejects: Option<RawMaxRejects>,
+    delimiter: Option<String>,
+    decimal: Option<String>,
+    thousands: Option<String>,
+    key: RawKey,
+    amount: Option<RawAmount>,
+    currency: Option<RawCurrency>,
+    time: Option<RawTime>,
+    status: Option<RawColumn>,
+    account: Option<RawColumn>,
+    #[serde(default)]
+    extra: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum RawMaxRejects {
+    Count(u64),
+    Text(String),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKey {
+    column: String,
+    #[serde(default)]
+    trim: bool,
+    #[serde(default)]
+    lowercase: bool,
+    strip_prefix: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum RawUnit {
+    #[default]
+    Major,
+    Minor,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAmount {
+    column: Option<String>,
+    debit: Option<String>,
+    credit: Option<String>,
+    #[serde(default)]
+    unit: RawUnit,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCurrency {
+    column: Option<String>,
+    value: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTime {
+    column: String,
+    #[serde(default = "rfc3339")]
+    format: String,
+    timezone: Option<String>,
+}
+
+fn rfc3339() -> String {
+    "rfc3339".into()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawColumn {
+    column: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCheck {
+    name: String,
+    from: String,
+    to: String,
+    #[serde(default = "default_compare")]
+    compare: Vec<String>,
+    amount_tolerance: Option<toml::Value>,
+    #[serde(default)]
+    status_map: BTreeMap<String, String>,
+}
+
+fn default_compare() -> Vec<String> {
+    vec!["amount".into(), "currency".into()]
+}
+
+// ---- the validated plan -------------------------------------------------------------------------
+
+/// Everything a run needs, resolved and checked: files found, columns present, zones parsed.
+#[derive(Debug)]
+pub struct RunPlan {
+    pub config_path: PathBuf,
+    pub config_sha256: String,
+    pub sources: Vec<SourcePlan>,
+    pub checks: Vec<CheckPlan>,
+}
+
+/// One input file of a source.
+#[derive(Debug, Clone)]
+pub struct InputFile {
+    /// The path as shown in every output: relative to the config file's folder, `/`-separated.
+    pub display: String,
+    pub path: PathBuf,
+    pub bytes: u64,
+}
+
+/// A field of the input: a CSV column name, or a dotted path into a JSON object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldRef {
+    pub name: String,
+    /// `payload.amount` as `["payload", "amount"]`; for CSV a single segment, the column name.
+    pub path: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub enum AmountSpec {
+    Column(FieldRef),
+    /// Two columns, one of which is filled: amount = credit - debit.
+    DebitCredit { debit: FieldRef, credit: FieldRef },
+}
+
+#[derive(Debug, Clone)]
+pub enum CurrencySpec {
+    Column(FieldRef),
+    Fixed(Currency),
+}
+
+#[derive(Debug, Clone)]
+pub struct TimeSpec {
+    pub field: FieldRef,
+    pub format: TimeFormat,
+    pub zone: Option<Zone>,
+}
+
+/// How many rejected rows a source may have before the run is untrustworthy (exit 2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MaxRejects {
+    Count(u64),
+    /// Thousandths of a percent of the rows read: `"0.5%"` is 500.
+    PerHundredThousand(u64),
+}
+
+impl MaxRejects {
+    pub fn allows(&self, rejected: u64, rows: u64) -> bool {
+        match *self {
+            MaxRejects::Count(n) => rejected <= n,
+            MaxRejects::PerHundredThousand(p) => (rejected as u128) * 100_000 <= (rows as u128) * (p as u128),
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match *self {
+            MaxRejects::Count(n) => n.to_string(),
+            MaxRejects::PerHundredThousand(p) => format!("{}%", crate::normalize::currency::format_scaled(p as i128, 3)),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SourcePlan {
+    pub name: String,
+    pub format: Format,
+    pub files: Vec<InputFile>,
+    pub delimiter: u8,
+    pub number: NumberFormat,
+    pub key: FieldRef,
+    pub key_cleanup: KeyCleanup,
+    pub amount: Option<AmountSpec>,
+    pub currency: Option<CurrencySpec>,
+    pub time: Option<TimeSpec>,
+    pub status: Option<FieldRef>,
+    pub account: Option<FieldRef>,
+    /// Extra compared fields: (name used in `compare`, field).
+    pub extra: Vec<(String, FieldRef)>,
+    pub max_rejects: MaxRejects,
+}
+
+impl SourcePlan {
+    /// Every field the source maps, with the config key that maps it (for header checks).
+    fn fields(&self) -> Vec<(String, &FieldRef)> {
+        let mut out = vec![("key.column".to_string(), &self.key)];
+        match &self.amount {
+            Some(AmountSpec::Column(f)) => out.push(("amount.column".into(), f)),
+            Some(AmountSpec::DebitCredit { debit, credit }) => {
+                out.push(("amount.debit".into(), debit));
+                out.push(("amount.credit".into(), credit));
+            }
+            None => {}
+        }
+        if let Some(CurrencySpec::Column(f)) = &self.currency {
+            out.push(("currency.column".into(), f));
+        }
+        if let Some(t) = &self.time {
+            out.push(("time.column".into(), &t.field));
+        }
+        if let Some(f) = &self.status {
+            out.push(("status.column".into(), f));
+        }
+        if let Some(f) = &self.account {
+            out.push(("account.column".into(), f));
+        }
+        for (name, f) in &self.extra {
+            out.push((format!("extra.{name}"), f));
+        }
+        out
+    }
+}
+
+/// A compared field of a check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Field {
+    Amount,
+    Currency,
+    Status,
+    Account,
+    /// An extra field: its name and its index in each side's `extra` list.
+    Extra { name: String, from: usize, to: usize },
+}
+
+impl Field {
+    pub fn name(&self) -> &str {
+        match self {
+            Field::Amount => "amount",
+            Field::Currency => "currency",
+            Field::Status => "status",
+            Field::Account => "account",
+            Field::Extra { name, .. } => name,
+        }
+    }
+}
+
+/// An exact, non-negative decimal: `digits / 10^scale` in major units.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Tolerance {
+    pub digits: i64,
+    pub scale: u8,
+}
+
+impl Tolerance {
+    /// The tolerance in a currency's minor units, truncated: 0.01 is 1 cent, and 0 yen.
+    pub fn in_minor(&self, exponent: u8) -> i128 {
+        let e = exponent as i32 - self.scale as i32;
+        if e >= 0 { self.digits as i128 * 10i128.pow(e as u32) } else { self.digits as i128 / 10i128.pow((-e) as u32) }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct CheckPlan {
+    pub name: String,
+    pub from: usize,
+    pub to: usize,
+    pub compare: Vec<Field>,
+    pub tolerance: Tolerance,
+    /// `from` status value -> the `to` status value that means the same state.
+    pub status_map: BTreeMap<String, String>,
+}
+
+// ---- resolution ---------------------------------------------------------------------------------
+
+/// Reads, parses and validates a config file, then finds its input files and checks their headers.
+pub fn load_plan(config_path: &Path) -> Result<RunPlan> {
+    let bytes = fs::read(config_path).with_context(|| format!("cannot read config {}", config_path.display()))?;
+    let text = String::from_utf8(bytes.clone())
+        .map_err(|_| anyhow!("{}: the config is not valid UTF-8", config_path.display()))?;
+    let raw = parse_raw(&text).map_err(|e| anyhow!("{}: {e}", config_path.display()))?;
+    let base = config_path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let base = if base.as_os_str().is_empty() { PathBuf::from(".") } else { base };
+    let mut plan = resolve(raw, &base).map_err(|e| anyhow!("{}: {e}", config_path.display()))?;
+    plan.config_path = config_path.to_path_buf();
+    plan.config_sha256 = hex(&Sha256::digest(&bytes));
+    check_headers(&plan)?;
+    Ok(plan)
+}
+
+fn parse_raw(text: &str) -> Result<RawConfig> {
+    let de = toml::Deserializer::new(text);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let msg = inner.message().to_string();
+        let at = inner
+            .span()
+            .map(|s| {
+                let line = text[..s.start.min(text.len())].matches('\n').count() + 1;
+                format!(" (line {line})")
+            })
+            .unwrap_or_default();
+        if path == "." || path.is_empty() { anyhow!("{msg}{at}") } else { anyhow!("{path}: {msg}{at}") }
+    })
+}
+
+fn resolve(raw: RawConfig, base: &Path) -> Result<RunPlan> {
+    if raw.sources.is_empty() {
+        bail!("no [[source]] defined: a run needs at least two sources and one [[check]]");
+    }
+    if raw.checks.is_empty() {
+        bail!("no [[check]] defined: say which source is compared with which (from, to)");
+    }
+    let mut names = HashSet::new();
+    let mut sources = Vec::new();
+    for (i, s) in raw.sources.into_iter().enumerate() {
+        let at = format!("source[{i}]");
+        if s.name.trim().is_empty() {
+            bail!("{at}.name: must not be empty");
+        }
+        if !names.insert(s.name.clone()) {
+            bail!("{at}.name: a source named {:?} is defined twice", s.name);
+        }
+        sources.push(resolve_source(s, &at, base)?);
+    }
+    let mut check_names = HashSet::new();
+    let mut checks = Vec::new();
+    for (i, c) in raw.checks.into_iter().enumerate() {
+        let at = format!("check[{i}]");
+        if !check_names.insert(c.name.clone()) {
+            bail!("{at}.name: a check named {:?} is defined twice", c.name);
+        }
+        checks.push(resolve_check(c, &at, &sources)?);
+    }
+    for (i, s) in sources.iter().enumerate() {
+        if !checks.iter().any(|c| c.from == i || c.to == i) {
+            bail!("source[{i}] ({:?}): not used by any [[check]]", s.name);
+        }
+    }
+    Ok(RunPlan { config_path: PathBuf::new(), config_sha256: String::new(), sources, checks })
+}
+
+fn one_char(value: &Option<String>, at: &str, default: Option<char>) -> Result<Option<char>> {
+    match value.as_deref() {
+        None => Ok(default),
+        Some("") => Ok(None),
+        Some(v) => {
+            let mut chars = v.chars();
+            match (chars.next(), chars.next()) {
+                (Some(c), None) => Ok(Some(c)),
+                _ => bail!("{at}: must be a single character, found {v:?}"),
+            }
+        }
+    }
+}
+
+fn field(name: &str, format: Format, at: &str) -> Result<FieldRef> {
+    if name.is_empty() {
+        bail!("{at}: must not be empty");
+    }
+    let path = match format {
+        Format::Csv => vec![name.to_string()],
+        Format::Jsonl => {
+            let parts: Vec<String> = name.split('.').map(str::to_string).collect();
+            if parts.iter().any(String::is_empty) {
+                bail!("{at}: {name:?} is not a dotted field path (like payload.amount)");
+            }
+            parts
+        }
+    };
+    Ok(FieldRef { name: name.to_string(), path })
+}
+
+fn resolve_source(s: RawSource, at: &str, base: &Path) -> Result<SourcePlan> {
+    let fmt = s.format;
+    if fmt == Format::Jsonl && s.delimiter.is_some() {
+        bail!("{at}.delimiter: applies only to csv sources");
+    }
+    let delimiter = one_char(&s.delimiter, &format!("{at}.delimiter"), Some(','))?
+        .ok_or_else(|| anyhow!("{at}.delimiter: must not be empty"))?;
+    if !delimiter.is_ascii() {
+        bail!("{at}.delimiter: must be an ASCII character, found {delimiter:?}");
+    }
+    let decimal = one_char(&s.decimal, &format!("{at}.decimal"), Some('.'))?
+        .ok_or_else(|| anyhow!("{at}.decimal: must not be empty"))?;
+    let thousands = one_char(&s.thousands, &format!("{at}.thousands"), None)?;
+    if thousands == Some(decimal) {
+        bail!("{at}.thousands: must differ from the decimal separator {decimal:?}");
+    }
+    if decimal.is_ascii_digit() || thousands.is_some_and(|t| t.is_ascii_digit()) {
+        bail!("{at}: decimal and thousands separators cannot be digits");
+    }
+
+    let key = field(&s.key.column, fmt, &format!("{at}.key.column"))?;
+    let key_cleanup = KeyCleanup {
+        trim: s.key.trim,
+        lowercase: s.key.lowercase,
+        strip_prefix: s.key.strip_prefix.filter(|p| !p.is_empty()),
+    };
+
+    let mut unit = Unit::Major;
+    let amount = match s.amount {
+        None => None,
+        Some(a) => {
+            unit = match a.unit {
+                RawUnit::Major => Unit::Major,
+                RawUnit::Minor => Unit::Minor,
+            };
+            Some(match (a.column, a.debit, a.credit) {
+                (Some(c), None, None) => AmountSpec::Column(field(&c, fmt, &format!("{at}.amount.column"))?),
+                (None, Some(d), Some(c)) => AmountSpec::DebitCredit {
+                    debit: field(&d, fmt, &format!("{at}.amount.debit"))?,
+                    credit: field(&c, fmt, &format!("{at}.amount.credit"))?,
+                },
+                _ => bail!("{at}.amount: give either `column`, or both `debit` and `credit`"),
+            })
+        }
+    };
+    let currency = match s.currency {
+        None => None,
+        Some(RawCurrency { column: Some(c), value: None }) => {
+            Some(CurrencySpec::Column(field(&c, fmt, &format!("{at}.currency.column"))?))
+        }
+        Some(RawCurrency { column: None, value: Some(v) }) => Some(CurrencySpec::Fixed(
+            Currency::parse(&v).ok_or_else(|| anyhow!("{at}.currency.value: {v:?} is not an ISO 4217 currency code"))?,
+        )),
+        Some(_) => bail!("{at}.currency: give either `column` or `value`, not both or neither"),
+    };
+    if amount.is_some() && currency.is_none() {
+        bail!("{at}.currency: required when `amount` is mapped (the minor unit depends on the currency)");
+    }
+    let time = match s.time {
+        None => None,
+        Some(t) => {
+            let format = TimeFormat::parse(&t.format).map_err(|e| anyhow!("{at}.time.format: {e}"))?;
+            let zone = match &t.timezone {
+                None => None,
+                Some(z) => Some(Zone::parse(z).ok_or_else(|| {
+                    anyhow!("{at}.time.timezone: {z:?} is not a time zone (use UTC, an IANA name like Europe/Berlin, or +02:00)")
+                })?),
+            };
+            if format.is_naive() && zone.is_none() {
+                bail!("{at}.time.timezone: required, because format {:?} has no UTC offset", t.format);
+            }
+            if !format.is_naive() && zone.is_some() {
+                bail!("{at}.time.timezone: format {:?} carries its own offset; remove timezone", t.format);
+            }
+            Some(TimeSpec { field: field(&t.column, fmt, &format!("{at}.time.column"))?, format, zone })
+        }
+    };
+    let status = s.status.map(|c| field(&c.column, fmt, &format!("{at}.status.column"))).transpose()?;
+    let account = s.account.map(|c| field(&c.column, fmt, &format!("{at}.account.column"))).transpose()?;
+    let mut extra = Vec::new();
+    for (name, column) in s.extra {
+        if ["amount", "currency", "status", "account", "key", "time"].contains(&name.as_str()) {
+            bail!("{at}.extra.{name}: {name:?} is a built-in field; give the extra field another name");
+        }
+        extra.push((name.clone(), field(&column, fmt, &format!("{at}.extra.{name}"))?));
+    }
+    let max_rejects = match s.max_rejects {
+        None => MaxRejects::Count(0),
+        Some(RawMaxRejects::Count(n)) => MaxRejects::Count(n),
+        Some(RawMaxRejects::Text(t)) => {
+            let pct = t.trim().strip_suffix('%').map(|p| parse_amount(p, &NumberFormat::default(), 3));
+            match pct {
+                Some(Ok(v)) if (0..=100_000).contains(&v) => MaxRejects::PerHundredThousand(v as u64),
+                _ => bail!("{at}.max_rejects: {t:?} is neither a count (5) nor a percentage (\"0.5%\")"),
+            }
+        }
+    };
+
+    let files = find_files(&s.path, base).map_err(|e| anyhow!("{at}.path ({:?}): {e}", s.name))?;
+    Ok(SourcePlan {
+        name: s.name,
+        format: fmt,
+        files,
+        delimiter: delimiter as u8,
+        number: NumberFormat { decimal, thousands, unit },
+        key,
+        key_cleanup,
+        amount,
+        currency,
+        time,
+        status,
+        account,
+        extra,
+        max_rejects,
+    })
+}
+
+/// Expands a source's glob relative to the config folder, sorted so the run does not depend on the
+/// order a file system lists them in.
+fn find_files(pattern: &str, base: &Path) -> Result<Vec<InputFile>> {
+    let full = base.join(pattern);
+    let full_text = full.to_str().ok_or_else(|| anyhow!("path is not valid UTF-8"))?;
+    let paths = glob::glob(full_text).map_err(|e| anyhow!("{pattern:?} is not a valid glob: {e}"))?;
+    let mut files = Vec::new();
+    for entry in paths {
+        let path = entry.map_err(|e| anyhow!("cannot read {}: {}", e.path().display(), e.error()))?;
+        let meta = fs::metadata(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        if !meta.is_file() {
+            continue;
+        }
+        let display = path.strip_prefix(base).unwrap_or(&path).to_string_lossy().replace('\\', "/");
+        files.push(InputFile { display, path, bytes: meta.len() });
+    }
+    if files.is_empty() {
+        bail!("{pattern:?} matched no file (relative to {})", base.display());
+    }
+    files.sort_by(|a, b| a.display.cmp(&b.display));
+    Ok(files)
+}
+
+fn resolve_check(c: RawCheck, at: &str, sources: &[SourcePlan]) -> Result<CheckPlan> {
+    let known = || sources.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ");
+    let find = |name: &str, key: &str| {
+        sources
+            .iter()
+            .position(|s| s.name == name)
+            .ok_or_else(|| anyhow!("{at}.{key}: no source named {name:?} (sources: {})", known()))
+    };
+    let from = find(&c.from, "from")?;
+    let to = find(&c.to, "to")?;
+    if from == to {
+        bail!("{at}: `from` and `to` are both {:?}; a check compares two different sources", c.from);
+    }
+    let (fs, ts) = (&sources[from], &sources[to]);
+    let mut compare = Vec::new();
+    for name in &c.compare {
+        let mapped = |s: &SourcePlan| match name.as_str() {
+            "amount" => s.amount.is_some(),
+            "currency" => s.currency.is_some(),
+            "status" => s.status.is_some(),
+            "account" => s.account.is_some(),
+            _ => s.extra.iter().any(|(n, _)| n == name),
+        };
+        for s in [fs, ts] {
+            if !mapped(s) {
+                bail!("{at}.compare: {name:?} is not mapped in source {:?}", s.name);
+            }
+        }
+        let f = match name.as_str() {
+            "amount" => Field::Amount,
+            "currency" => Field::Currency,
+            "status" => Field::Status,
+            "account" => Field::Account,
+            _ => Field::Extra {
+                name: name.clone(),
+                from: fs.extra.iter().position(|(n, _)| n == name).expect("checked"),
+                to: ts.extra.iter().position(|(n, _)| n == name).expect("checked"),
+            },
+        };
+        if compare.contains(&f) {
+            bail!("{at}.compare: {name:?} is listed twice");
+        }
+        compare.push(f);
+    }
+    let tolerance = match &c.amount_tolerance {
+        None => Tolerance::default(),
+        Some(v) => parse_tolerance(v).map_err(|e| anyhow!("{at}.amount_tolerance: {e}"))?,
+    };
+    if !c.status_map.is_empty() && !compare.contains(&Field::Status) {
+        bail!("{at}.status_map: given, but \"status\" is not in compare");
+    }
+    Ok(CheckPlan { name: c.name, from, to, compare, tolerance, status_map: c.status_map })
+}
+
+fn parse_tolerance(v: &toml::Value) -> Result<Tolerance> {
+    let text = match v {
+        toml::Value::Integer(i) => i.to_string(),
+        toml::Value::String(s) => s.clone(),
+        toml::Value::Float(_) => bail!("write the tolerance as a string (\"0.01\") so that it stays exact"),
+        other => bail!("expected a decimal string such as \"0.01\", found {}", other.type_str()),
+    };
+    let t = text.trim();
+    let scale = t.split_once('.').map_or(0, |(_, f)| f.len());
+    if scale > 18 {
+        bail!("{t:?} has too many decimals");
+    }
+    let digits = parse_amount(t, &NumberFormat::default(), scale as u8).map_err(|e| anyhow!("{t:?}: {e}"))?;
+    if digits < 0 {
+        bail!("{t:?} is negative");
+    }
+    Ok(Tolerance { digits, scale: scale as u8 })
+}
+
+/// Reads each CSV file's header and checks every mapped column is in it, before any data is read.
+fn check_headers(plan: &RunPlan) -> Result<()> {
+    for (i, s) in plan.sources.iter().enumerate() {
+        if s.format != Format::Csv {
+            continue;
+        }
+        for file in &s.files {
+            let header = read_csv_header(&file.path, s.delimiter)?;
+            for (key, f) in s.fields() {
+                if !header.iter().any(|h| *h == f.name) {
+                    bail!(
+                        "{}: column {:?} (source[{i}] {:?} {key}) is not in the header; the header has: {}",
+                        file.display,
+                        f.name,
+                        s.name,
+                        header.join(", ")
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tolerance_is_exact() {
+        let t = parse_tolerance(&toml::Value::String("0.01".into())).unwrap();
+        assert_eq!((t.in_minor(2), t.in_minor(0), t.in_minor(3)), (1, 0, 10));
+        let t = parse_tolerance(&toml::Value::Integer(2)).unwrap();
+        assert_eq!((t.in_minor(2), t.in_minor(0)), (200, 2));
+        assert!(parse_tolerance(&toml::Value::Float(0.01)).is_err());
+        assert!(parse_tolerance(&toml::Value::String("-1".into())).is_err());
+    }
+
+    #[test]
+    fn max_rejects_percentages() {
+        let half = MaxRejects::PerHundredThousand(500);
+        assert!(half.allows(5, 1000));
+        assert!(!half.allows(6, 1000));
+        assert!(MaxRejects::Count(0).allows(0, 10));
+        assert!(!MaxRejects::Count(0).allows(1, 10));
+        assert_eq!(half.describe(), "0.500%");
+    }
+}

@@ -1,0 +1,77 @@
+//! recon: T+1 reconciliation of several systems' exports by idempotency key.
+//!
+//! The pipeline, one module per stage: [`config`] (TOML to a validated plan) -> [`load`] (files to
+//! canonical records, with [`normalize`] doing money, time and keys) -> [`matching`] (group-by and join
+//! on key) -> [`classify`] (break kinds) -> [`repair`] (the plan) -> [`report`] (outputs, exit code).
+
+pub mod classify;
+pub mod cli;
+pub mod config;
+pub mod load;
+pub mod matching;
+pub mod model;
+pub mod normalize;
+pub mod repair;
+pub mod report;
+
+use std::io::Write;
+
+use anyhow::Result;
+use rayon::prelude::*;
+
+use crate::classify::{Break, CheckResult};
+use crate::report::{ExitStatus, Report};
+
+/// Runs a reconciliation end to end: plan, load, match, classify, plan repairs, write outputs.
+/// Returns the exit status; `Err` means the run could not be carried out (exit 2).
+pub fn run(args: &cli::RunArgs) -> Result<ExitStatus> {
+    let plan = config::load_plan(&args.config)?;
+    let loaded = load::load_all(&plan.sources)?;
+    let grouped = loaded.par_iter().map(|l| matching::group(&l.records)).collect::<Result<Vec<_>>>()?;
+    let results: Vec<CheckResult> = plan
+        .checks
+        .par_iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let joined = matching::join(&grouped[c.from], &grouped[c.to])?;
+            classify::classify(i, c, &joined, &loaded[c.from], &loaded[c.to])
+        })
+        .collect::<Result<_>>()?;
+    let mut breaks: Vec<Break> = results.iter().flat_map(|r| r.breaks.iter().cloned()).collect();
+    breaks.par_sort_by(|a, b| {
+        (a.check, a.key.is_none(), &a.key, a.kind, a.side, &a.from, &a.to)
+            .cmp(&(b.check, b.key.is_none(), &b.key, b.kind, b.side, &b.from, &b.to))
+    });
+    let repairs = repair::plan(&plan, &loaded, &breaks);
+
+    let incomplete: Vec<String> = plan
+        .sources
+        .iter()
+        .zip(&loaded)
+        .filter(|(s, l)| !s.max_rejects.allows(l.rejected(), l.rows()))
+        .map(|(s, l)| {
+            format!(
+                "source {:?} rejected {} of {} rows, more than its max_rejects ({}); see rejects.csv",
+                s.name,
+                l.rejected(),
+                l.rows(),
+                s.max_rejects.describe()
+            )
+        })
+        .collect();
+    let status = if !incomplete.is_empty() {
+        ExitStatus::Untrusted
+    } else if breaks.is_empty() {
+        ExitStatus::Reconciled
+    } else {
+        ExitStatus::Breaks
+    };
+    let report = Report { plan: &plan, loaded: &loaded, results: &results, breaks: &breaks, repairs: &repairs, status, incomplete };
+    report::write_outputs(&report, &args.out)?;
+    if !args.quiet {
+        let text = report::terminal_table(&report, &args.out);
+        // A closed pipe (`recon run ... | head`) is not an error: the outputs are already written.
+        let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    }
+    Ok(status)
+}

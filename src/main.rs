@@ -1,0 +1,50 @@
+//! The `recon` binary: parse arguments, run, turn the outcome into an exit code.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use recon::cli::{Cli, Command};
+use recon::model::BreakKind;
+use recon::report::ExitStatus;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run(args) => {
+            if let Some(n) = args.threads {
+                // Both pools must be sized before first use: rayon's global pool, and polars' own pool,
+                // which reads this variable once.
+                // SAFETY: no other thread exists yet.
+                unsafe { std::env::set_var("POLARS_MAX_THREADS", n.to_string()) };
+                rayon::ThreadPoolBuilder::new().num_threads(n as usize).build_global().expect("first use of the pool");
+            }
+            match recon::run(&args) {
+                Ok(status) => ExitCode::from(status as u8),
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::from(ExitStatus::Untrusted as u8)
+                }
+            }
+        }
+        Command::Explain { kind } => {
+            let kinds: Vec<BreakKind> = match kind.as_deref() {
+                None => BreakKind::ALL.to_vec(),
+                Some(name) => match BreakKind::from_name(name) {
+                    Some(k) => vec![k],
+                    None => {
+                        let all: Vec<&str> = BreakKind::ALL.iter().map(|k| k.name()).collect();
+                        eprintln!("error: no break kind {name:?}; kinds: {}", all.join(", "));
+                        return ExitCode::from(2);
+                    }
+                },
+            };
+            for (i, k) in kinds.iter().enumerate() {
+                if i > 0 {
+                    println!();
+                }
+                println!("{} (repair: {}, {})\n{}", k.name(), k.action().name(), k.action().automation(), k.explanation());
+            }
+            ExitCode::SUCCESS
+        }
+    }
+}

@@ -1,0 +1,226 @@
+//! The canonical types every stage shares: records with their origin, break kinds, repair actions.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+
+use crate::normalize::currency::Currency;
+
+/// An amount in a currency's minor units (cents for USD, yen for JPY, fils for BHD).
+///
+/// Never a float: parsed from text straight into an integer, summed in `i128`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Minor(pub i64);
+
+/// Where a record came from: the index of the file within its source, and the 1-based line on which the
+/// record starts (for CSV, the physical line, so a quoted field with newlines does not shift later lines).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Origin {
+    pub file: u32,
+    pub line: u64,
+}
+
+/// One input row after normalisation: the canonical record of DESIGN.md.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// The idempotency key after the source's clean-up; `None` when empty or null (an `unkeyed` record).
+    pub key: Option<String>,
+    pub amount: Option<Minor>,
+    pub currency: Option<Currency>,
+    pub at: Option<DateTime<Utc>>,
+    pub status: Option<String>,
+    pub account: Option<String>,
+    /// Extra compared fields, in the order of the source's `extra` table.
+    pub extra: Vec<Option<String>>,
+    pub origin: Origin,
+}
+
+impl Record {
+    /// Whether two records of one source carry the same payload: a replay rather than a conflict.
+    /// Times and origins are deliberately left out: a redelivery happens at another time.
+    pub fn same_payload(&self, other: &Record) -> bool {
+        self.amount == other.amount
+            && self.currency == other.currency
+            && self.status == other.status
+            && self.account == other.account
+            && self.extra == other.extra
+    }
+}
+
+/// One finding about one key in one check. The names are stable: they appear in every output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum BreakKind {
+    /// In `from`, absent from `to`.
+    ///
+    /// Why it matters: the receiving system never applied an event the system of record has: money
+    /// captured but never posted, or posted but never paid out.
+    /// Example: order ORD-1007 paid 25.00 EUR, no payment-provider record with that key.
+    /// Repair: `replay` the `from` record into `to` (safe when `to` de-duplicates by key).
+    Missing,
+    /// In `to`, with no `from` record: an orphan posting.
+    ///
+    /// Why it matters: money moved that the system of record knows nothing about: a test payment, a
+    /// posting under a mistyped key, or a lost event upstream.
+    /// Example: bank line for SHOP/ORD-9001 and no ledger entry ORD-9001.
+    /// Repair: `investigate`: a person decides whether to book it upstream or reverse it.
+    Unexpected,
+    /// The key appears more than once in one source with the same payload: a replayed delivery that was
+    /// not de-duplicated.
+    ///
+    /// Why it matters: the amount was applied twice (or more).
+    /// Example: two ledger postings of 12.50 EUR under ORD-1003.
+    /// Repair: `reverse` the extra postings, keeping the earliest.
+    Duplicate,
+    /// The key appears more than once in one source with different payloads: idempotency was violated.
+    ///
+    /// Why it matters: no record can be trusted as the truth for that key.
+    /// Example: two payment-provider rows for ORD-1011, one for 30.00 and one for 3.00.
+    /// Repair: `investigate`.
+    ConflictingDuplicate,
+    /// One record on each side, the amounts differ beyond the check's tolerance and nothing else differs.
+    ///
+    /// Why it matters: the systems disagree about how much money moved.
+    /// Example: order 40.00 EUR, ledger 4.00 EUR.
+    /// Repair: `adjust`: post the signed difference (`from` minus `to`) in `to`.
+    AmountMismatch,
+    /// One record on each side, and currency, status, account or an extra compared field differs.
+    ///
+    /// Why it matters: the same key describes a different operation in the two systems; the amount
+    /// cannot be adjusted mechanically.
+    /// Example: order paid in EUR, payment captured in USD.
+    /// Repair: `investigate`.
+    FieldMismatch,
+    /// A record whose key is empty or null: it can never be paired, not even with another unkeyed record.
+    ///
+    /// Why it matters: the record cannot be reconciled at all; its money is unaccounted for.
+    /// Example: a ledger row with an empty reference.
+    /// Repair: `investigate`.
+    Unkeyed,
+}
+
+impl BreakKind {
+    pub const ALL: [BreakKind; 7] = [
+        BreakKind::Missing,
+        BreakKind::Unexpected,
+        BreakKind::Duplicate,
+        BreakKind::ConflictingDuplicate,
+        BreakKind::AmountMismatch,
+        BreakKind::FieldMismatch,
+        BreakKind::Unkeyed,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            BreakKind::Missing => "missing",
+            BreakKind::Unexpected => "unexpected",
+            BreakKind::Duplicate => "duplicate",
+            BreakKind::ConflictingDuplicate => "conflicting_duplicate",
+            BreakKind::AmountMismatch => "amount_mismatch",
+            BreakKind::FieldMismatch => "field_mismatch",
+            BreakKind::Unkeyed => "unkeyed",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<BreakKind> {
+        BreakKind::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// The repair every break of this kind gets.
+    pub fn action(self) -> Action {
+        match self {
+            BreakKind::Missing => Action::Replay,
+            BreakKind::Duplicate => Action::Reverse,
+            BreakKind::AmountMismatch => Action::Adjust,
+            BreakKind::Unexpected
+            | BreakKind::ConflictingDuplicate
+            | BreakKind::FieldMismatch
+            | BreakKind::Unkeyed => Action::Investigate,
+        }
+    }
+
+    /// The explanation `recon explain` prints; kept beside the variants' doc comments above.
+    pub fn explanation(self) -> &'static str {
+        match self {
+            BreakKind::Missing => {
+                "In `from` (the system of record), absent from `to`.\n\
+                 Why it matters: the receiving system never applied an event the system of record has.\n\
+                 Example: order ORD-1007 paid 25.00 EUR; no payment-provider record with that key.\n\
+                 Repair: replay the `from` record into `to` (safe when `to` de-duplicates by key)."
+            }
+            BreakKind::Unexpected => {
+                "In `to`, with no `from` record: an orphan posting.\n\
+                 Why it matters: money moved that the system of record knows nothing about.\n\
+                 Example: a bank line for SHOP/ORD-9001 and no ledger entry ORD-9001.\n\
+                 Repair: investigate; a person decides whether to book it upstream or reverse it."
+            }
+            BreakKind::Duplicate => {
+                "The key appears more than once in one source with the same payload (amount, currency,\n\
+                 status, account, extra fields; times may differ): a replay that was not de-duplicated.\n\
+                 Why it matters: the amount was applied more than once.\n\
+                 Example: two ledger postings of 12.50 EUR under ORD-1003.\n\
+                 Repair: reverse the extra postings, keeping the earliest (by time, then file and line)."
+            }
+            BreakKind::ConflictingDuplicate => {
+                "The key appears more than once in one source with different payloads: idempotency violated.\n\
+                 Why it matters: no record can be trusted as the truth for that key.\n\
+                 Example: two payment-provider rows for ORD-1011, one for 30.00 and one for 3.00.\n\
+                 Repair: investigate."
+            }
+            BreakKind::AmountMismatch => {
+                "One record on each side; the amounts differ beyond the check's tolerance, nothing else differs.\n\
+                 Why it matters: the systems disagree about how much money moved.\n\
+                 Example: order 40.00 EUR, ledger 4.00 EUR.\n\
+                 Repair: adjust: post the signed difference (`from` minus `to`) in `to`."
+            }
+            BreakKind::FieldMismatch => {
+                "One record on each side, and currency, status, account or an extra compared field differs\n\
+                 (the amount may differ too; the `fields` column lists every difference).\n\
+                 Why it matters: the key describes a different operation in the two systems.\n\
+                 Example: order paid in EUR, payment captured in USD.\n\
+                 Repair: investigate."
+            }
+            BreakKind::Unkeyed => {
+                "A record whose idempotency key is empty or null after clean-up. It is never paired, not even\n\
+                 with another unkeyed record.\n\
+                 Why it matters: the record cannot be reconciled; its money is unaccounted for.\n\
+                 Example: a ledger row with an empty reference.\n\
+                 Repair: investigate."
+            }
+        }
+    }
+}
+
+impl fmt::Display for BreakKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What a repair instruction asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Action {
+    Replay,
+    Reverse,
+    Adjust,
+    Investigate,
+}
+
+impl Action {
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Replay => "replay",
+            Action::Reverse => "reverse",
+            Action::Adjust => "adjust",
+            Action::Investigate => "investigate",
+        }
+    }
+
+    /// How safe it is to apply the instruction without a person looking at it.
+    pub fn automation(self) -> &'static str {
+        match self {
+            Action::Replay => "safe",
+            Action::Reverse | Action::Adjust => "review",
+            Action::Investigate => "manual",
+        }
+    }
+}

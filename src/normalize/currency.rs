@@ -1,0 +1,117 @@
+//! ISO 4217 currencies and their minor-unit exponents (JPY 0, USD 2, BHD 3, CLF 4).
+
+use std::fmt;
+
+/// Active ISO 4217 codes whose exponent is not 2. Every other code in [`TWO_DECIMALS`] has 2.
+const OTHER_EXPONENTS: &[(&str, u8)] = &[
+    ("BHD", 3), ("BIF", 0), ("CLF", 4), ("CLP", 0), ("DJF", 0), ("GNF", 0), ("IQD", 3), ("ISK", 0),
+    ("JOD", 3), ("JPY", 0), ("KMF", 0), ("KRW", 0), ("KWD", 3), ("LYD", 3), ("OMR", 3), ("PYG", 0),
+    ("RWF", 0), ("TND", 3), ("UGX", 0), ("UYI", 0), ("UYW", 4), ("VND", 0), ("VUV", 0), ("XAF", 0),
+    ("XOF", 0), ("XPF", 0),
+];
+
+/// Active ISO 4217 codes with two decimals. Funds and metals without a minor unit (XAU, XDR, ...) are
+/// left out on purpose: an amount in them has no exact minor-unit form.
+const TWO_DECIMALS: &str = "AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BMD BND BOB BOV BRL BSD \
+BTN BWP BYN BZD CAD CDF CHE CHF CHW CNY COP COU CRC CUC CUP CVE CZK DKK DOP DZD EGP ERN ETB EUR FJD FKP GBP \
+GEL GHS GIP GMD GTQ GYD HKD HNL HTG HUF IDR ILS INR IRR JMD KES KGS KHR KPW KYD KZT LAK LBP LKR LRD LSL MAD \
+MDL MGA MKD MMK MNT MOP MRU MUR MVR MWK MXN MXV MYR MZN NAD NGN NIO NOK NPR NZD PAB PEN PGK PHP PKR PLN QAR \
+RON RSD RUB SAR SBD SCR SDG SEK SGD SHP SLE SLL SOS SRD SSP STN SVC SYP SZL THB TJS TMT TOP TRY TTD TWD TZS \
+UAH USD USN UYU UZS VED VES WST XCD XCG YER ZAR ZMW ZWG ZWL";
+
+/// A known ISO 4217 currency: its upper-case code and exponent.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Currency {
+    code: [u8; 3],
+    exponent: u8,
+}
+
+impl Currency {
+    /// Looks a code up case-insensitively, after trimming spaces: `usd`, ` EUR ` and `Jpy` are accepted.
+    pub fn parse(text: &str) -> Option<Currency> {
+        let t = text.trim();
+        if t.len() != 3 || !t.bytes().all(|b| b.is_ascii_alphabetic()) {
+            return None;
+        }
+        let upper = t.to_ascii_uppercase();
+        let exponent = if let Some(&(_, e)) = OTHER_EXPONENTS.iter().find(|(c, _)| *c == upper) {
+            e
+        } else if TWO_DECIMALS.split(' ').any(|c| c == upper) {
+            2
+        } else {
+            return None;
+        };
+        let b = upper.as_bytes();
+        Some(Currency { code: [b[0], b[1], b[2]], exponent })
+    }
+
+    pub fn code(&self) -> &str {
+        std::str::from_utf8(&self.code).expect("currency codes are ASCII")
+    }
+
+    pub fn exponent(&self) -> u8 {
+        self.exponent
+    }
+
+    /// Formats minor units as a plain decimal in major units: `-1234` USD is `-12.34`, `1200` JPY `1200`.
+    pub fn format(&self, minor: i128) -> String {
+        format_scaled(minor, self.exponent)
+    }
+}
+
+/// Formats an integer scaled by `10^exponent` as a decimal string, exactly.
+pub fn format_scaled(value: i128, exponent: u8) -> String {
+    let sign = if value < 0 { "-" } else { "" };
+    let digits = value.unsigned_abs().to_string();
+    let e = exponent as usize;
+    if e == 0 {
+        return format!("{sign}{digits}");
+    }
+    let padded = format!("{digits:0>width$}", width = e + 1);
+    let (int, frac) = padded.split_at(padded.len() - e);
+    format!("{sign}{int}.{frac}")
+}
+
+impl fmt::Debug for Currency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+impl fmt::Display for Currency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exponents_and_case() {
+        let cases = [("usd", "USD", 2), ("JPY", "JPY", 0), (" bhd ", "BHD", 3), ("Clf", "CLF", 4), ("eur", "EUR", 2)];
+        for (text, code, exp) in cases {
+            let c = Currency::parse(text).unwrap_or_else(|| panic!("{text} should parse"));
+            assert_eq!((c.code(), c.exponent()), (code, exp), "{text}");
+        }
+        for bad in ["", "US", "USDX", "XAU", "ZZZ", "U$D", "€"] {
+            assert_eq!(Currency::parse(bad), None, "{bad:?} must not parse");
+        }
+    }
+
+    #[test]
+    fn formats_exactly() {
+        let usd = Currency::parse("USD").unwrap();
+        let jpy = Currency::parse("JPY").unwrap();
+        let bhd = Currency::parse("BHD").unwrap();
+        assert_eq!(usd.format(-1234), "-12.34");
+        assert_eq!(usd.format(5), "0.05");
+        assert_eq!(usd.format(-5), "-0.05");
+        assert_eq!(usd.format(0), "0.00");
+        assert_eq!(jpy.format(1200), "1200");
+        assert_eq!(bhd.format(12345), "12.345");
+        assert_eq!(usd.format(9_876_543_210_987_654), "98765432109876.54");
+        assert_eq!(usd.format(i64::MAX as i128 * 4), "368934881474191032.28");
+    }
+}

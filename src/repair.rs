@@ -1,0 +1,149 @@
+//! The repair plan: one instruction per break that needs action, with an id that only depends on
+//! what the instruction is about, so a re-run yields the same ids and a plan applied twice is harmless.
+
+use std::collections::HashMap;
+
+use sha2::{Digest, Sha256};
+
+use crate::classify::{Break, Side};
+use crate::config::{RunPlan, hex};
+use crate::load::Loaded;
+use crate::model::{Action, BreakKind};
+use crate::normalize::currency::Currency;
+
+/// A record named as evidence: (source index, record index in that source).
+pub type RecordRef = (usize, u32);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Repair {
+    pub id: String,
+    /// The first check (config order) whose break asked for this repair.
+    pub check: usize,
+    pub action: Action,
+    pub kind: BreakKind,
+    pub key: Option<String>,
+    /// The source whose system must act.
+    pub system: usize,
+    /// replay: the amount to deliver; reverse: the total of the postings to reverse; adjust: the signed
+    /// difference to post in `system`; investigate: the amount at stake, where there is one.
+    pub amount: Option<(Currency, i128)>,
+    /// The records the instruction acts on or rests on.
+    pub evidence: Vec<RecordRef>,
+    /// For `reverse`: the posting to keep.
+    pub keep: Option<RecordRef>,
+    /// For mismatches: the fields that differ.
+    pub fields: Vec<String>,
+}
+
+/// The plan, and for each break (same order as given) the index of its repair.
+pub struct Plan {
+    pub repairs: Vec<Repair>,
+    pub of_break: Vec<usize>,
+}
+
+/// The amount a break puts at stake, in its currency; `None` where there is no single figure
+/// (conflicting duplicates) or the sources carry no amount.
+pub fn exposure(plan: &RunPlan, loaded: &[Loaded], b: &Break) -> Option<(Currency, i128)> {
+    let check = &plan.checks[b.check];
+    let rec = |side: Side, i: u32| {
+        let src = if side == Side::From { check.from } else { check.to };
+        &loaded[src].records[i as usize]
+    };
+    let amount = |side: Side, idx: &[u32]| -> Option<(Currency, i128)> {
+        let mut total = 0i128;
+        let mut currency = None;
+        for &i in idx {
+            let r = rec(side, i);
+            total += r.amount?.0 as i128;
+            currency = r.currency;
+        }
+        Some((currency?, total))
+    };
+    let side_idx = |side: Side| if side == Side::From { &b.from } else { &b.to };
+    match b.kind {
+        BreakKind::Missing => amount(Side::From, &b.from[..1]),
+        BreakKind::Unexpected => amount(Side::To, &b.to[..1]),
+        BreakKind::Duplicate => amount(b.side, &side_idx(b.side)[1..]),
+        BreakKind::ConflictingDuplicate => None,
+        BreakKind::AmountMismatch => {
+            let (c, x) = amount(Side::From, &b.from)?;
+            let (_, y) = amount(Side::To, &b.to)?;
+            Some((c, x - y))
+        }
+        BreakKind::FieldMismatch => amount(Side::From, &b.from),
+        BreakKind::Unkeyed => amount(b.side, side_idx(b.side)),
+    }
+}
+
+/// Builds the plan from breaks sorted in output order. Breaks of different checks that ask for the
+/// very same instruction (a duplicate posting seen from two checks) share one repair, owned by the
+/// first check, so applying the plan never reverses a posting twice.
+pub fn plan(run: &RunPlan, loaded: &[Loaded], breaks: &[Break]) -> Plan {
+    let mut repairs: Vec<Repair> = Vec::new();
+    let mut of_break = Vec::with_capacity(breaks.len());
+    let mut seen: HashMap<(Action, usize, Option<String>, Vec<RecordRef>), usize> = HashMap::new();
+    for b in breaks {
+        let check = &run.checks[b.check];
+        let src = |side: Side| if side == Side::From { check.from } else { check.to };
+        let refs = |side: Side, idx: &[u32]| idx.iter().map(|&i| (src(side), i)).collect::<Vec<_>>();
+        let action = b.kind.action();
+        let side_idx: &[u32] = if b.side == Side::From { &b.from } else { &b.to };
+        let (evidence, keep) = match b.kind {
+            BreakKind::Missing => (refs(Side::From, &b.from[..1]), None),
+            BreakKind::Duplicate => (refs(b.side, &side_idx[1..]), Some((src(b.side), side_idx[0]))),
+            _ => {
+                let mut e = refs(Side::From, &b.from);
+                e.extend(refs(Side::To, &b.to));
+                (e, None)
+            }
+        };
+        let system = src(b.side);
+        let identity = (action, system, b.key.clone(), evidence.clone());
+        if let Some(&i) = seen.get(&identity) {
+            of_break.push(i);
+            continue;
+        }
+        let id = repair_id(run, loaded, &check.name, action, b.kind, b.key.as_deref(), system, &evidence);
+        seen.insert(identity, repairs.len());
+        of_break.push(repairs.len());
+        repairs.push(Repair {
+            id,
+            check: b.check,
+            action,
+            kind: b.kind,
+            key: b.key.clone(),
+            system,
+            amount: exposure(run, loaded, b),
+            evidence,
+            keep,
+            fields: b.fields.clone(),
+        });
+    }
+    Plan { repairs, of_break }
+}
+
+/// A hash of what the instruction is about: check, action, kind, key, system and the evidence's
+/// source, file and line. Stable across runs, machines and thread counts; 16 hex digits.
+#[expect(clippy::too_many_arguments, reason = "each argument is one part of the identity")]
+fn repair_id(
+    run: &RunPlan,
+    loaded: &[Loaded],
+    check: &str,
+    action: Action,
+    kind: BreakKind,
+    key: Option<&str>,
+    system: usize,
+    evidence: &[RecordRef],
+) -> String {
+    let mut h = Sha256::new();
+    for part in [check, action.name(), kind.name(), key.unwrap_or(""), &run.sources[system].name] {
+        h.update(part.as_bytes());
+        h.update([0]);
+    }
+    for &(s, i) in evidence {
+        let o = loaded[s].records[i as usize].origin;
+        let file = &run.sources[s].files[o.file as usize].display;
+        h.update(format!("{}\t{}\t{}\n", run.sources[s].name, file, o.line).as_bytes());
+    }
+    hex(&h.finalize()[..8])
+}

@@ -1,0 +1,321 @@
+//! Reporting: the operator's table on stdout and the four output files, each written to a temporary
+//! name and renamed into place only once all of them are complete. Everything is sorted, so the same
+//! inputs give the same bytes whatever the thread count.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde_json::{Value, json};
+
+use crate::classify::{Break, CheckResult, Side};
+use crate::config::RunPlan;
+use crate::load::Loaded;
+use crate::model::{Action, BreakKind, Record};
+use crate::normalize::currency::Currency;
+use crate::repair::{Plan, RecordRef, exposure};
+
+/// How a run ended, as the process exit code a cron job or CI acts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ExitStatus {
+    /// 0: every key of every check matched.
+    Reconciled = 0,
+    /// 1: breaks found; the repair plan says what to do.
+    Breaks = 1,
+    /// 2: the run cannot be trusted: bad config, unreadable input, or more rejected rows than allowed.
+    Untrusted = 2,
+}
+
+impl ExitStatus {
+    pub fn name(self) -> &'static str {
+        match self {
+            ExitStatus::Reconciled => "reconciled",
+            ExitStatus::Breaks => "breaks_found",
+            ExitStatus::Untrusted => "incomplete",
+        }
+    }
+}
+
+/// Everything a run found, for the writers.
+pub struct Report<'a> {
+    pub plan: &'a RunPlan,
+    pub loaded: &'a [Loaded],
+    pub results: &'a [CheckResult],
+    /// All checks' breaks, sorted in output order.
+    pub breaks: &'a [Break],
+    pub repairs: &'a Plan,
+    pub status: ExitStatus,
+    /// Why the run is incomplete (sources over their reject limit), empty when it is not.
+    pub incomplete: Vec<String>,
+}
+
+impl Report<'_> {
+    fn record(&self, (source, i): RecordRef) -> &Record {
+        &self.loaded[source].records[i as usize]
+    }
+
+    fn location(&self, r: RecordRef) -> (&str, u64) {
+        let o = self.record(r).origin;
+        (&self.plan.sources[r.0].files[o.file as usize].display, o.line)
+    }
+
+    fn side_refs(&self, b: &Break, side: Side) -> Vec<RecordRef> {
+        let check = &self.plan.checks[b.check];
+        let (src, idx) = if side == Side::From { (check.from, &b.from) } else { (check.to, &b.to) };
+        idx.iter().map(|&i| (src, i)).collect()
+    }
+
+    fn system(&self, b: &Break) -> &str {
+        let check = &self.plan.checks[b.check];
+        &self.plan.sources[if b.side == Side::From { check.from } else { check.to }].name
+    }
+}
+
+fn money(c: Currency, v: i128) -> String {
+    c.format(v)
+}
+
+/// Totals by currency, as `{"EUR": "12.50"}` with exact decimals.
+fn totals_json(totals: &BTreeMap<Currency, i128>) -> Value {
+    let mut m = serde_json::Map::new();
+    for (c, v) in totals {
+        m.insert(c.code().to_string(), Value::String(money(*c, *v)));
+    }
+    Value::Object(m)
+}
+
+fn totals_text(totals: &BTreeMap<Currency, i128>) -> String {
+    totals.iter().map(|(c, v)| format!("{} {}", c, money(*c, *v))).collect::<Vec<_>>().join(", ")
+}
+
+/// Count and amount totals per break kind, for one check.
+fn per_kind(r: &Report, check: usize) -> BTreeMap<BreakKind, (u64, BTreeMap<Currency, i128>)> {
+    let mut out: BTreeMap<BreakKind, (u64, BTreeMap<Currency, i128>)> =
+        BreakKind::ALL.iter().map(|k| (*k, (0, BTreeMap::new()))).collect();
+    for b in r.breaks.iter().filter(|b| b.check == check) {
+        let entry = out.get_mut(&b.kind).expect("all kinds present");
+        entry.0 += 1;
+        if let Some((c, v)) = exposure(r.plan, r.loaded, b) {
+            *entry.1.entry(c).or_insert(0) += v;
+        }
+    }
+    out
+}
+
+pub fn summary_json(r: &Report) -> Value {
+    let sources: Vec<Value> = r
+        .plan
+        .sources
+        .iter()
+        .zip(r.loaded)
+        .map(|(s, l)| {
+            let files: Vec<Value> = s
+                .files
+                .iter()
+                .zip(&l.files)
+                .map(|(f, st)| json!({"path": f.display, "bytes": f.bytes, "rows_read": st.rows, "rows_rejected": st.rejected}))
+                .collect();
+            json!({
+                "name": s.name,
+                "format": match s.format { crate::config::Format::Csv => "csv", crate::config::Format::Jsonl => "jsonl" },
+                "files": files,
+                "rows_read": l.rows(),
+                "rows_rejected": l.rejected(),
+                "max_rejects": s.max_rejects.describe(),
+                "records": l.records.len(),
+                "unkeyed": l.records.iter().filter(|x| x.key.is_none()).count(),
+            })
+        })
+        .collect();
+    let checks: Vec<Value> = r
+        .plan
+        .checks
+        .iter()
+        .zip(r.results)
+        .enumerate()
+        .map(|(i, (c, res))| {
+            let mut kinds = serde_json::Map::new();
+            for (k, (n, totals)) in per_kind(r, i) {
+                kinds.insert(k.name().into(), json!({"count": n, "amount": totals_json(&totals)}));
+            }
+            let matched: BTreeMap<Currency, i128> = res.matched_amounts.iter().copied().collect();
+            json!({
+                "name": c.name,
+                "from": r.plan.sources[c.from].name,
+                "to": r.plan.sources[c.to].name,
+                "keys": res.keys,
+                "matched": {"count": res.matched, "amount": totals_json(&matched)},
+                "breaks": kinds,
+            })
+        })
+        .collect();
+    let mut actions = serde_json::Map::new();
+    for a in [Action::Replay, Action::Reverse, Action::Adjust, Action::Investigate] {
+        actions.insert(a.name().into(), json!(r.repairs.repairs.iter().filter(|x| x.action == a).count()));
+    }
+    json!({
+        "recon_version": env!("CARGO_PKG_VERSION"),
+        "status": r.status.name(),
+        "exit_code": r.status as i32,
+        "incomplete_reasons": r.incomplete,
+        "config_sha256": r.plan.config_sha256,
+        "sources": sources,
+        "checks": checks,
+        "repairs": actions,
+    })
+}
+
+fn evidence_text(r: &Report, refs: &[RecordRef]) -> String {
+    refs.iter().map(|&x| { let (f, l) = r.location(x); format!("{f}:{l}") }).collect::<Vec<_>>().join(";")
+}
+
+fn amounts_text(r: &Report, refs: &[RecordRef]) -> String {
+    refs.iter()
+        .filter_map(|&x| { let rec = r.record(x); Some(money(rec.currency?, rec.amount?.0 as i128)) })
+        .collect::<Vec<_>>()
+        .join(";")
+}
+
+fn write_breaks(r: &Report, w: impl Write) -> Result<()> {
+    let mut csv = csv::Writer::from_writer(w);
+    csv.write_record([
+        "check", "kind", "key", "system", "fields", "currency", "amount", "from_amount", "to_amount",
+        "from_evidence", "to_evidence", "repair_id", "repair",
+    ])?;
+    for (i, b) in r.breaks.iter().enumerate() {
+        let (from, to) = (r.side_refs(b, Side::From), r.side_refs(b, Side::To));
+        let exp = exposure(r.plan, r.loaded, b);
+        let currency = from.iter().chain(&to).find_map(|&x| r.record(x).currency);
+        let repair = &r.repairs.repairs[r.repairs.of_break[i]];
+        csv.write_record([
+            r.plan.checks[b.check].name.as_str(),
+            b.kind.name(),
+            b.key.as_deref().unwrap_or(""),
+            r.system(b),
+            &b.fields.join(";"),
+            &currency.map(|c| c.code().to_string()).unwrap_or_default(),
+            &exp.map(|(c, v)| money(c, v)).unwrap_or_default(),
+            &amounts_text(r, &from),
+            &amounts_text(r, &to),
+            &evidence_text(r, &from),
+            &evidence_text(r, &to),
+            &repair.id,
+            repair.action.name(),
+        ])?;
+    }
+    csv.flush()?;
+    Ok(())
+}
+
+fn write_repairs(r: &Report, mut w: impl Write) -> Result<()> {
+    let place = |x: RecordRef| {
+        let (f, l) = r.location(x);
+        json!({"source": r.plan.sources[x.0].name, "file": f, "line": l})
+    };
+    for rep in &r.repairs.repairs {
+        let line = json!({
+            "id": rep.id,
+            "check": r.plan.checks[rep.check].name,
+            "action": rep.action.name(),
+            "kind": rep.kind.name(),
+            "key": rep.key,
+            "system": r.plan.sources[rep.system].name,
+            "amount": rep.amount.map(|(c, v)| money(c, v)),
+            "currency": rep.amount.map(|(c, _)| c.code().to_string()),
+            "amount_minor": rep.amount.map(|(_, v)| v.to_string()),
+            "automation": rep.action.automation(),
+            "fields": rep.fields,
+            "evidence": rep.evidence.iter().map(|&x| place(x)).collect::<Vec<_>>(),
+            "keep": rep.keep.map(place),
+        });
+        serde_json::to_writer(&mut w, &line)?;
+        w.write_all(b"\n")?;
+    }
+    Ok(())
+}
+
+fn write_rejects(r: &Report, w: impl Write) -> Result<()> {
+    let mut csv = csv::Writer::from_writer(w);
+    csv.write_record(["source", "file", "line", "field", "reason", "raw"])?;
+    for (s, l) in r.plan.sources.iter().zip(r.loaded) {
+        for x in &l.rejects {
+            let file = &s.files[x.origin.file as usize].display;
+            csv.write_record([&s.name, file, &x.origin.line.to_string(), &x.field, &x.reason, &x.raw])?;
+        }
+    }
+    csv.flush()?;
+    Ok(())
+}
+
+/// Writes all outputs into `out`: each to `.NAME.tmp`, synced, then all renamed. A killed run leaves
+/// at worst stray `.tmp` files, never a half-written output under its real name.
+pub fn write_outputs(r: &Report, out: &Path) -> Result<()> {
+    fs::create_dir_all(out).with_context(|| format!("cannot create output folder {}", out.display()))?;
+    let summary = serde_json::to_string_pretty(&summary_json(r))? + "\n";
+    type Writer<'a> = Box<dyn Fn(&mut dyn Write) -> Result<()> + 'a>;
+    let outputs: [(&str, Writer); 4] = [
+        ("summary.json", Box::new(|w| Ok(w.write_all(summary.as_bytes())?))),
+        ("breaks.csv", Box::new(|w| write_breaks(r, w))),
+        ("repairs.jsonl", Box::new(|w| write_repairs(r, w))),
+        ("rejects.csv", Box::new(|w| write_rejects(r, w))),
+    ];
+    let mut staged: Vec<(PathBuf, PathBuf)> = Vec::new();
+    for (name, write) in &outputs {
+        let tmp = out.join(format!(".{name}.tmp"));
+        let file = File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
+        let mut w = BufWriter::new(file);
+        write(&mut w).with_context(|| format!("writing {}", tmp.display()))?;
+        let file = w.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        staged.push((tmp, out.join(name)));
+    }
+    for (tmp, dest) in staged {
+        fs::rename(&tmp, &dest).with_context(|| format!("cannot rename {} to {}", tmp.display(), dest.display()))?;
+    }
+    Ok(())
+}
+
+/// The operator's summary: sources, then per check the match rate and every break kind found.
+pub fn terminal_table(r: &Report, out_dir: &Path) -> String {
+    let mut s = String::new();
+    let name_w = r.plan.sources.iter().map(|x| x.name.len()).max().unwrap_or(6).max(6);
+    s.push_str("sources\n");
+    for (src, l) in r.plan.sources.iter().zip(r.loaded) {
+        let files = src.files.len();
+        s.push_str(&format!(
+            "  {:<name_w$}  {:>2} file{}  {:>9} rows  {:>7} rejected\n",
+            src.name,
+            files,
+            if files == 1 { " " } else { "s" },
+            l.rows(),
+            l.rejected(),
+        ));
+    }
+    for (i, (c, res)) in r.plan.checks.iter().zip(r.results).enumerate() {
+        let rate = if res.keys == 0 { 100.0 } else { res.matched as f64 * 100.0 / res.keys as f64 };
+        s.push_str(&format!(
+            "\ncheck {} ({} -> {}): {} keys, {} matched ({rate:.1}%)\n",
+            c.name, r.plan.sources[c.from].name, r.plan.sources[c.to].name, res.keys, res.matched
+        ));
+        for (k, (n, totals)) in per_kind(r, i) {
+            if n > 0 {
+                s.push_str(&format!("  {:<22} {:>7}  {}\n", k.name(), n, totals_text(&totals)));
+            }
+        }
+    }
+    let count = |a: Action| r.repairs.repairs.iter().filter(|x| x.action == a).count();
+    s.push_str(&format!(
+        "\nrepairs: {} replay, {} reverse, {} adjust, {} investigate\n",
+        count(Action::Replay),
+        count(Action::Reverse),
+        count(Action::Adjust),
+        count(Action::Investigate)
+    ));
+    for why in &r.incomplete {
+        s.push_str(&format!("INCOMPLETE: {why}\n"));
+    }
+    s.push_str(&format!("result: {} (exit {}); outputs in {}\n", r.status.name(), r.status as i32, out_dir.display()));
+    s
+}
