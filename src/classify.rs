@@ -44,7 +44,13 @@ pub struct CheckResult {
 }
 
 /// Classifies every key of one check.
-pub fn classify(check_index: usize, check: &CheckPlan, joined: &Joined, from: &Loaded, to: &Loaded) -> Result<CheckResult> {
+pub fn classify(
+    check_index: usize,
+    check: &CheckPlan,
+    joined: &Joined,
+    from: &Loaded,
+    to: &Loaded,
+) -> Result<CheckResult> {
     let mut out = CheckResult::default();
     let mut matched_amounts = std::collections::BTreeMap::new();
     joined.for_each(|key, f, t| {
@@ -92,8 +98,20 @@ pub fn classify(check_index: usize, check: &CheckPlan, joined: &Joined, from: &L
         for (i, r) in loaded.records.iter().enumerate() {
             if r.key.is_none() {
                 let idx = vec![i as u32];
-                let (f, t) = if side == Side::From { (idx, Vec::new()) } else { (Vec::new(), idx) };
-                out.breaks.push(Break { check: check_index, kind: BreakKind::Unkeyed, key: None, side, from: f, to: t, fields: Vec::new() });
+                let (f, t) = if side == Side::From {
+                    (idx, Vec::new())
+                } else {
+                    (Vec::new(), idx)
+                };
+                out.breaks.push(Break {
+                    check: check_index,
+                    kind: BreakKind::Unkeyed,
+                    key: None,
+                    side,
+                    from: f,
+                    to: t,
+                    fields: Vec::new(),
+                });
             }
         }
     }
@@ -113,8 +131,14 @@ fn side_findings(
         return false;
     }
     let first = &records[idx[0] as usize];
-    let conflict = idx[1..].iter().any(|&i| !records[i as usize].same_payload(first));
-    let kind = if conflict { BreakKind::ConflictingDuplicate } else { BreakKind::Duplicate };
+    let conflict = idx[1..]
+        .iter()
+        .any(|&i| !records[i as usize].same_payload(first));
+    let kind = if conflict {
+        BreakKind::ConflictingDuplicate
+    } else {
+        BreakKind::Duplicate
+    };
     match side {
         Side::From => add(kind, side, idx, &[], Vec::new()),
         Side::To => add(kind, side, &[], idx, Vec::new()),
@@ -136,7 +160,10 @@ fn differing_fields(check: &CheckPlan, a: &Record, b: &Record) -> Vec<String> {
             },
             Field::Currency => a.currency != b.currency,
             Field::Status => {
-                let mapped = a.status.as_deref().map(|s| check.status_map.get(s).map_or(s, String::as_str));
+                let mapped = a
+                    .status
+                    .as_deref()
+                    .map(|s| check.status_map.get(s).map_or(s, String::as_str));
                 mapped != b.status.as_deref()
             }
             Field::Account => a.account != b.account,

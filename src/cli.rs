@@ -21,9 +21,11 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Reconcile the sources a config describes and write the outputs.
-    #[command(after_help = "Outputs (in --out): summary.json, breaks.csv, repairs.jsonl, rejects.csv; \
+    #[command(
+        after_help = "Outputs (in --out): summary.json, breaks.csv, repairs.jsonl, rejects.csv; \
         the README documents every field.\n\nExample:\n  recon run --config fixtures/shop/recon.toml --out /tmp/shop-out\n  \
-        echo $?   # 1: breaks found")]
+        echo $?   # 1: breaks found"
+    )]
     Run(RunArgs),
     /// Explain a break kind: what it means, why it matters, an example and its repair.
     Explain {

@@ -123,16 +123,14 @@ struct RawCheck {
     name: String,
     from: String,
     to: String,
-    #[serde(default = "default_compare")]
-    compare: Vec<String>,
+    compare: Option<Vec<String>>,
     amount_tolerance: Option<toml::Value>,
     #[serde(default)]
     status_map: BTreeMap<String, String>,
 }
 
-fn default_compare() -> Vec<String> {
-    vec!["amount".into(), "currency".into()]
-}
+/// What a check compares when its `compare` key is left out.
+const DEFAULT_COMPARE: [&str; 2] = ["amount", "currency"];
 
 // ---- the validated plan -------------------------------------------------------------------------
 
@@ -166,7 +164,10 @@ pub struct FieldRef {
 pub enum AmountSpec {
     Column(FieldRef),
     /// Two columns, one of which is filled: amount = credit - debit.
-    DebitCredit { debit: FieldRef, credit: FieldRef },
+    DebitCredit {
+        debit: FieldRef,
+        credit: FieldRef,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -194,14 +195,19 @@ impl MaxRejects {
     pub fn allows(&self, rejected: u64, rows: u64) -> bool {
         match *self {
             MaxRejects::Count(n) => rejected <= n,
-            MaxRejects::PerHundredThousand(p) => (rejected as u128) * 100_000 <= (rows as u128) * (p as u128),
+            MaxRejects::PerHundredThousand(p) => {
+                (rejected as u128) * 100_000 <= (rows as u128) * (p as u128)
+            }
         }
     }
 
     pub fn describe(&self) -> String {
         match *self {
             MaxRejects::Count(n) => n.to_string(),
-            MaxRejects::PerHundredThousand(p) => format!("{}%", crate::normalize::currency::format_scaled(p as i128, 3)),
+            MaxRejects::PerHundredThousand(p) => format!(
+                "{}%",
+                crate::normalize::currency::format_scaled(p as i128, 3)
+            ),
         }
     }
 }
@@ -264,7 +270,11 @@ pub enum Field {
     Status,
     Account,
     /// An extra field: its name and its index in each side's `extra` list.
-    Extra { name: String, from: usize, to: usize },
+    Extra {
+        name: String,
+        from: usize,
+        to: usize,
+    },
 }
 
 impl Field {
@@ -290,7 +300,11 @@ impl Tolerance {
     /// The tolerance in a currency's minor units, truncated: 0.01 is 1 cent, and 0 yen.
     pub fn in_minor(&self, exponent: u8) -> i128 {
         let e = exponent as i32 - self.scale as i32;
-        if e >= 0 { self.digits as i128 * 10i128.pow(e as u32) } else { self.digits as i128 / 10i128.pow((-e) as u32) }
+        if e >= 0 {
+            self.digits as i128 * 10i128.pow(e as u32)
+        } else {
+            self.digits as i128 / 10i128.pow((-e) as u32)
+        }
     }
 }
 
@@ -309,12 +323,20 @@ pub struct CheckPlan {
 
 /// Reads, parses and validates a config file, then finds its input files and checks their headers.
 pub fn load_plan(config_path: &Path) -> Result<RunPlan> {
-    let bytes = fs::read(config_path).with_context(|| format!("cannot read config {}", config_path.display()))?;
+    let bytes = fs::read(config_path)
+        .with_context(|| format!("cannot read config {}", config_path.display()))?;
     let text = String::from_utf8(bytes.clone())
         .map_err(|_| anyhow!("{}: the config is not valid UTF-8", config_path.display()))?;
     let raw = parse_raw(&text).map_err(|e| anyhow!("{}: {e}", config_path.display()))?;
-    let base = config_path.parent().map(Path::to_path_buf).unwrap_or_default();
-    let base = if base.as_os_str().is_empty() { PathBuf::from(".") } else { base };
+    let base = config_path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let base = if base.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        base
+    };
     let mut plan = resolve(raw, &base).map_err(|e| anyhow!("{}: {e}", config_path.display()))?;
     plan.config_path = config_path.to_path_buf();
     plan.config_sha256 = hex(&Sha256::digest(&bytes));
@@ -335,7 +357,11 @@ fn parse_raw(text: &str) -> Result<RawConfig> {
                 format!(" (line {line})")
             })
             .unwrap_or_default();
-        if path == "." || path.is_empty() { anyhow!("{msg}{at}") } else { anyhow!("{path}: {msg}{at}") }
+        if path == "." || path.is_empty() {
+            anyhow!("{msg}{at}")
+        } else {
+            anyhow!("{path}: {msg}{at}")
+        }
     })
 }
 
@@ -372,7 +398,12 @@ fn resolve(raw: RawConfig, base: &Path) -> Result<RunPlan> {
             bail!("source[{i}] ({:?}): not used by any [[check]]", s.name);
         }
     }
-    Ok(RunPlan { config_path: PathBuf::new(), config_sha256: String::new(), sources, checks })
+    Ok(RunPlan {
+        config_path: PathBuf::new(),
+        config_sha256: String::new(),
+        sources,
+        checks,
+    })
 }
 
 fn one_char(value: &Option<String>, at: &str, default: Option<char>) -> Result<Option<char>> {
@@ -403,7 +434,10 @@ fn field(name: &str, format: Format, at: &str) -> Result<FieldRef> {
             parts
         }
     };
-    Ok(FieldRef { name: name.to_string(), path })
+    Ok(FieldRef {
+        name: name.to_string(),
+        path,
+    })
 }
 
 fn resolve_source(s: RawSource, at: &str, base: &Path) -> Result<SourcePlan> {
@@ -442,7 +476,9 @@ fn resolve_source(s: RawSource, at: &str, base: &Path) -> Result<SourcePlan> {
                 RawUnit::Minor => Unit::Minor,
             };
             Some(match (a.column, a.debit, a.credit) {
-                (Some(c), None, None) => AmountSpec::Column(field(&c, fmt, &format!("{at}.amount.column"))?),
+                (Some(c), None, None) => {
+                    AmountSpec::Column(field(&c, fmt, &format!("{at}.amount.column"))?)
+                }
                 (None, Some(d), Some(c)) => AmountSpec::DebitCredit {
                     debit: field(&d, fmt, &format!("{at}.amount.debit"))?,
                     credit: field(&c, fmt, &format!("{at}.amount.credit"))?,
@@ -453,21 +489,32 @@ fn resolve_source(s: RawSource, at: &str, base: &Path) -> Result<SourcePlan> {
     };
     let currency = match s.currency {
         None => None,
-        Some(RawCurrency { column: Some(c), value: None }) => {
-            Some(CurrencySpec::Column(field(&c, fmt, &format!("{at}.currency.column"))?))
-        }
-        Some(RawCurrency { column: None, value: Some(v) }) => Some(CurrencySpec::Fixed(
-            Currency::parse(&v).ok_or_else(|| anyhow!("{at}.currency.value: {v:?} is not an ISO 4217 currency code"))?,
-        )),
+        Some(RawCurrency {
+            column: Some(c),
+            value: None,
+        }) => Some(CurrencySpec::Column(field(
+            &c,
+            fmt,
+            &format!("{at}.currency.column"),
+        )?)),
+        Some(RawCurrency {
+            column: None,
+            value: Some(v),
+        }) => Some(CurrencySpec::Fixed(Currency::parse(&v).ok_or_else(
+            || anyhow!("{at}.currency.value: {v:?} is not an ISO 4217 currency code"),
+        )?)),
         Some(_) => bail!("{at}.currency: give either `column` or `value`, not both or neither"),
     };
     if amount.is_some() && currency.is_none() {
-        bail!("{at}.currency: required when `amount` is mapped (the minor unit depends on the currency)");
+        bail!(
+            "{at}.currency: required when `amount` is mapped (the minor unit depends on the currency)"
+        );
     }
     let time = match s.time {
         None => None,
         Some(t) => {
-            let format = TimeFormat::parse(&t.format).map_err(|e| anyhow!("{at}.time.format: {e}"))?;
+            let format =
+                TimeFormat::parse(&t.format).map_err(|e| anyhow!("{at}.time.format: {e}"))?;
             let zone = match &t.timezone {
                 None => None,
                 Some(z) => Some(Zone::parse(z).ok_or_else(|| {
@@ -475,31 +522,59 @@ fn resolve_source(s: RawSource, at: &str, base: &Path) -> Result<SourcePlan> {
                 })?),
             };
             if format.is_naive() && zone.is_none() {
-                bail!("{at}.time.timezone: required, because format {:?} has no UTC offset", t.format);
+                bail!(
+                    "{at}.time.timezone: required, because format {:?} has no UTC offset",
+                    t.format
+                );
             }
             if !format.is_naive() && zone.is_some() {
-                bail!("{at}.time.timezone: format {:?} carries its own offset; remove timezone", t.format);
+                bail!(
+                    "{at}.time.timezone: format {:?} carries its own offset; remove timezone",
+                    t.format
+                );
             }
-            Some(TimeSpec { field: field(&t.column, fmt, &format!("{at}.time.column"))?, format, zone })
+            Some(TimeSpec {
+                field: field(&t.column, fmt, &format!("{at}.time.column"))?,
+                format,
+                zone,
+            })
         }
     };
-    let status = s.status.map(|c| field(&c.column, fmt, &format!("{at}.status.column"))).transpose()?;
-    let account = s.account.map(|c| field(&c.column, fmt, &format!("{at}.account.column"))).transpose()?;
+    let status = s
+        .status
+        .map(|c| field(&c.column, fmt, &format!("{at}.status.column")))
+        .transpose()?;
+    let account = s
+        .account
+        .map(|c| field(&c.column, fmt, &format!("{at}.account.column")))
+        .transpose()?;
     let mut extra = Vec::new();
     for (name, column) in s.extra {
         if ["amount", "currency", "status", "account", "key", "time"].contains(&name.as_str()) {
-            bail!("{at}.extra.{name}: {name:?} is a built-in field; give the extra field another name");
+            bail!(
+                "{at}.extra.{name}: {name:?} is a built-in field; give the extra field another name"
+            );
         }
-        extra.push((name.clone(), field(&column, fmt, &format!("{at}.extra.{name}"))?));
+        extra.push((
+            name.clone(),
+            field(&column, fmt, &format!("{at}.extra.{name}"))?,
+        ));
     }
     let max_rejects = match s.max_rejects {
         None => MaxRejects::Count(0),
         Some(RawMaxRejects::Count(n)) => MaxRejects::Count(n),
         Some(RawMaxRejects::Text(t)) => {
-            let pct = t.trim().strip_suffix('%').map(|p| parse_amount(p, &NumberFormat::default(), 3));
+            let pct = t
+                .trim()
+                .strip_suffix('%')
+                .map(|p| parse_amount(p, &NumberFormat::default(), 3));
             match pct {
-                Some(Ok(v)) if (0..=100_000).contains(&v) => MaxRejects::PerHundredThousand(v as u64),
-                _ => bail!("{at}.max_rejects: {t:?} is neither a count (5) nor a percentage (\"0.5%\")"),
+                Some(Ok(v)) if (0..=100_000).contains(&v) => {
+                    MaxRejects::PerHundredThousand(v as u64)
+                }
+                _ => bail!(
+                    "{at}.max_rejects: {t:?} is neither a count (5) nor a percentage (\"0.5%\")"
+                ),
             }
         }
     };
@@ -510,7 +585,11 @@ fn resolve_source(s: RawSource, at: &str, base: &Path) -> Result<SourcePlan> {
         format: fmt,
         files,
         delimiter: delimiter as u8,
-        number: NumberFormat { decimal, thousands, unit },
+        number: NumberFormat {
+            decimal,
+            thousands,
+            unit,
+        },
         key,
         key_cleanup,
         amount,
@@ -527,41 +606,72 @@ fn resolve_source(s: RawSource, at: &str, base: &Path) -> Result<SourcePlan> {
 /// order a file system lists them in.
 fn find_files(pattern: &str, base: &Path) -> Result<Vec<InputFile>> {
     let full = base.join(pattern);
-    let full_text = full.to_str().ok_or_else(|| anyhow!("path is not valid UTF-8"))?;
-    let paths = glob::glob(full_text).map_err(|e| anyhow!("{pattern:?} is not a valid glob: {e}"))?;
+    let full_text = full
+        .to_str()
+        .ok_or_else(|| anyhow!("path is not valid UTF-8"))?;
+    let paths =
+        glob::glob(full_text).map_err(|e| anyhow!("{pattern:?} is not a valid glob: {e}"))?;
     let mut files = Vec::new();
     for entry in paths {
-        let path = entry.map_err(|e| anyhow!("cannot read {}: {}", e.path().display(), e.error()))?;
-        let meta = fs::metadata(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let path =
+            entry.map_err(|e| anyhow!("cannot read {}: {}", e.path().display(), e.error()))?;
+        let meta =
+            fs::metadata(&path).with_context(|| format!("cannot read {}", path.display()))?;
         if !meta.is_file() {
             continue;
         }
-        let display = path.strip_prefix(base).unwrap_or(&path).to_string_lossy().replace('\\', "/");
-        files.push(InputFile { display, path, bytes: meta.len() });
+        let display = path
+            .strip_prefix(base)
+            .unwrap_or(&path)
+            .to_string_lossy()
+            .replace('\\', "/");
+        files.push(InputFile {
+            display,
+            path,
+            bytes: meta.len(),
+        });
     }
     if files.is_empty() {
-        bail!("{pattern:?} matched no file (relative to {})", base.display());
+        bail!(
+            "{pattern:?} matched no file (relative to {})",
+            base.display()
+        );
     }
     files.sort_by(|a, b| a.display.cmp(&b.display));
     Ok(files)
 }
 
 fn resolve_check(c: RawCheck, at: &str, sources: &[SourcePlan]) -> Result<CheckPlan> {
-    let known = || sources.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ");
-    let find = |name: &str, key: &str| {
+    let known = || {
         sources
             .iter()
-            .position(|s| s.name == name)
-            .ok_or_else(|| anyhow!("{at}.{key}: no source named {name:?} (sources: {})", known()))
+            .map(|s| s.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let find = |name: &str, key: &str| {
+        sources.iter().position(|s| s.name == name).ok_or_else(|| {
+            anyhow!(
+                "{at}.{key}: no source named {name:?} (sources: {})",
+                known()
+            )
+        })
     };
     let from = find(&c.from, "from")?;
     let to = find(&c.to, "to")?;
     if from == to {
-        bail!("{at}: `from` and `to` are both {:?}; a check compares two different sources", c.from);
+        bail!(
+            "{at}: `from` and `to` are both {:?}; a check compares two different sources",
+            c.from
+        );
     }
     let (fs, ts) = (&sources[from], &sources[to]);
+    let defaulted = c.compare.is_none();
+    let names = c
+        .compare
+        .unwrap_or_else(|| DEFAULT_COMPARE.map(String::from).to_vec());
     let mut compare = Vec::new();
-    for name in &c.compare {
+    for name in &names {
         let mapped = |s: &SourcePlan| match name.as_str() {
             "amount" => s.amount.is_some(),
             "currency" => s.currency.is_some(),
@@ -571,7 +681,15 @@ fn resolve_check(c: RawCheck, at: &str, sources: &[SourcePlan]) -> Result<CheckP
         };
         for s in [fs, ts] {
             if !mapped(s) {
-                bail!("{at}.compare: {name:?} is not mapped in source {:?}", s.name);
+                let hint = if defaulted {
+                    " (compare defaults to [\"amount\", \"currency\"]; set it, e.g. compare = [])"
+                } else {
+                    ""
+                };
+                bail!(
+                    "{at}.compare: {name:?} is not mapped in source {:?}{hint}",
+                    s.name
+                );
             }
         }
         let f = match name.as_str() {
@@ -581,8 +699,16 @@ fn resolve_check(c: RawCheck, at: &str, sources: &[SourcePlan]) -> Result<CheckP
             "account" => Field::Account,
             _ => Field::Extra {
                 name: name.clone(),
-                from: fs.extra.iter().position(|(n, _)| n == name).expect("checked"),
-                to: ts.extra.iter().position(|(n, _)| n == name).expect("checked"),
+                from: fs
+                    .extra
+                    .iter()
+                    .position(|(n, _)| n == name)
+                    .expect("checked"),
+                to: ts
+                    .extra
+                    .iter()
+                    .position(|(n, _)| n == name)
+                    .expect("checked"),
             },
         };
         if compare.contains(&f) {
@@ -597,26 +723,42 @@ fn resolve_check(c: RawCheck, at: &str, sources: &[SourcePlan]) -> Result<CheckP
     if !c.status_map.is_empty() && !compare.contains(&Field::Status) {
         bail!("{at}.status_map: given, but \"status\" is not in compare");
     }
-    Ok(CheckPlan { name: c.name, from, to, compare, tolerance, status_map: c.status_map })
+    Ok(CheckPlan {
+        name: c.name,
+        from,
+        to,
+        compare,
+        tolerance,
+        status_map: c.status_map,
+    })
 }
 
 fn parse_tolerance(v: &toml::Value) -> Result<Tolerance> {
     let text = match v {
         toml::Value::Integer(i) => i.to_string(),
         toml::Value::String(s) => s.clone(),
-        toml::Value::Float(_) => bail!("write the tolerance as a string (\"0.01\") so that it stays exact"),
-        other => bail!("expected a decimal string such as \"0.01\", found {}", other.type_str()),
+        toml::Value::Float(_) => {
+            bail!("write the tolerance as a string (\"0.01\") so that it stays exact")
+        }
+        other => bail!(
+            "expected a decimal string such as \"0.01\", found {}",
+            other.type_str()
+        ),
     };
     let t = text.trim();
     let scale = t.split_once('.').map_or(0, |(_, f)| f.len());
     if scale > 18 {
         bail!("{t:?} has too many decimals");
     }
-    let digits = parse_amount(t, &NumberFormat::default(), scale as u8).map_err(|e| anyhow!("{t:?}: {e}"))?;
+    let digits = parse_amount(t, &NumberFormat::default(), scale as u8)
+        .map_err(|e| anyhow!("{t:?}: {e}"))?;
     if digits < 0 {
         bail!("{t:?} is negative");
     }
-    Ok(Tolerance { digits, scale: scale as u8 })
+    Ok(Tolerance {
+        digits,
+        scale: scale as u8,
+    })
 }
 
 /// Reads each CSV file's header and checks every mapped column is in it, before any data is read.
@@ -628,7 +770,7 @@ fn check_headers(plan: &RunPlan) -> Result<()> {
         for file in &s.files {
             let header = read_csv_header(&file.path, s.delimiter)?;
             for (key, f) in s.fields() {
-                if !header.iter().any(|h| *h == f.name) {
+                if !header.contains(&f.name) {
                     bail!(
                         "{}: column {:?} (source[{i}] {:?} {key}) is not in the header; the header has: {}",
                         file.display,

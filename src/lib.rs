@@ -27,7 +27,10 @@ use crate::report::{ExitStatus, Report};
 pub fn run(args: &cli::RunArgs) -> Result<ExitStatus> {
     let plan = config::load_plan(&args.config)?;
     let loaded = load::load_all(&plan.sources)?;
-    let grouped = loaded.par_iter().map(|l| matching::group(&l.records)).collect::<Result<Vec<_>>>()?;
+    let grouped = loaded
+        .par_iter()
+        .map(|l| matching::group(&l.records))
+        .collect::<Result<Vec<_>>>()?;
     let results: Vec<CheckResult> = plan
         .checks
         .par_iter()
@@ -37,10 +40,21 @@ pub fn run(args: &cli::RunArgs) -> Result<ExitStatus> {
             classify::classify(i, c, &joined, &loaded[c.from], &loaded[c.to])
         })
         .collect::<Result<_>>()?;
-    let mut breaks: Vec<Break> = results.iter().flat_map(|r| r.breaks.iter().cloned()).collect();
+    let mut breaks: Vec<Break> = results
+        .iter()
+        .flat_map(|r| r.breaks.iter().cloned())
+        .collect();
+    // Output order: check, key (unkeyed last), kind, side, then where the records are (file, line).
+    let origins = |b: &Break| -> Vec<model::Origin> {
+        let c = &plan.checks[b.check];
+        let at = |src: usize, i: &u32| loaded[src].records[*i as usize].origin;
+        let from = b.from.iter().map(|i| at(c.from, i));
+        from.chain(b.to.iter().map(|i| at(c.to, i))).collect()
+    };
     breaks.par_sort_by(|a, b| {
-        (a.check, a.key.is_none(), &a.key, a.kind, a.side, &a.from, &a.to)
-            .cmp(&(b.check, b.key.is_none(), &b.key, b.kind, b.side, &b.from, &b.to))
+        (a.check, a.key.is_none(), &a.key, a.kind, a.side)
+            .cmp(&(b.check, b.key.is_none(), &b.key, b.kind, b.side))
+            .then_with(|| origins(a).cmp(&origins(b)))
     });
     let repairs = repair::plan(&plan, &loaded, &breaks);
 
@@ -66,7 +80,15 @@ pub fn run(args: &cli::RunArgs) -> Result<ExitStatus> {
     } else {
         ExitStatus::Breaks
     };
-    let report = Report { plan: &plan, loaded: &loaded, results: &results, breaks: &breaks, repairs: &repairs, status, incomplete };
+    let report = Report {
+        plan: &plan,
+        loaded: &loaded,
+        results: &results,
+        breaks: &breaks,
+        repairs: &repairs,
+        status,
+        incomplete,
+    };
     report::write_outputs(&report, &args.out)?;
     if !args.quiet {
         let text = report::terminal_table(&report, &args.out);

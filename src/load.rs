@@ -1,9 +1,12 @@
 //! Loading: each source's files (CSV or JSONL) into canonical records, and every row that cannot be
 //! used into a reject with file, line, field and reason. Sources and files load in parallel.
 
+use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
+use std::rc::Rc;
 
 use anyhow::{Context, Result, anyhow};
 use rayon::prelude::*;
@@ -75,7 +78,8 @@ fn load_source(source: &SourcePlan) -> Result<Loaded> {
         out.rejects.extend(part.rejects);
         out.files.extend(part.files);
     }
-    out.records.par_sort_by(|a, b| (a.at, a.origin).cmp(&(b.at, b.origin)));
+    out.records
+        .par_sort_by(|a, b| (a.at, a.origin).cmp(&(b.at, b.origin)));
     out.rejects.sort();
     Ok(out)
 }
@@ -94,12 +98,23 @@ pub fn read_csv_header(path: &Path, delimiter: u8) -> Result<Vec<String>> {
     let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let mut reader = BufReader::new(file);
     skip_bom(&mut reader)?;
-    let mut csv = csv::ReaderBuilder::new().delimiter(delimiter).flexible(true).from_reader(reader);
-    let header = csv.byte_headers().with_context(|| format!("cannot read the header of {}", path.display()))?;
+    let mut csv = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .flexible(true)
+        .from_reader(reader);
+    let header = csv
+        .byte_headers()
+        .with_context(|| format!("cannot read the header of {}", path.display()))?;
     if header.is_empty() {
-        return Err(anyhow!("{}: the file is empty (no header line)", path.display()));
+        return Err(anyhow!(
+            "{}: the file is empty (no header line)",
+            path.display()
+        ));
     }
-    Ok(header.iter().map(|h| String::from_utf8_lossy(h).trim().to_string()).collect())
+    Ok(header
+        .iter()
+        .map(|h| String::from_utf8_lossy(h).trim().to_string())
+        .collect())
 }
 
 /// Collects one row's field values and the reasons it cannot be used.
@@ -111,12 +126,20 @@ struct RowBuilder<'a> {
 
 impl RowBuilder<'_> {
     fn reject(&mut self, field: &str, reason: impl Into<String>, raw: &str) {
-        self.rejects.push(Reject { origin: self.origin, field: field.to_string(), reason: reason.into(), raw: raw.to_string() });
+        self.rejects.push(Reject {
+            origin: self.origin,
+            field: field.to_string(),
+            reason: reason.into(),
+            raw: raw.to_string(),
+        });
     }
 
     /// Builds the record from a lookup of field text (`Ok(None)` = absent or null). Returns `None` and
     /// keeps the reasons when any field is unusable.
-    fn build<'v>(&mut self, get: impl Fn(&FieldRef) -> Result<Option<&'v str>, String>) -> Option<Record> {
+    fn build<'v>(
+        &mut self,
+        get: impl Fn(&FieldRef) -> Result<Option<&'v str>, String>,
+    ) -> Option<Record> {
         let s = self.source;
         let mut text = |f: &FieldRef, me: &mut Self| -> Option<Option<&'v str>> {
             match get(f) {
@@ -137,7 +160,11 @@ impl RowBuilder<'_> {
                     Some(c) => Some(Some(c)),
                     None => {
                         let raw = raw.unwrap_or("");
-                        let why = if raw.trim().is_empty() { "empty currency" } else { "not an ISO 4217 currency code" };
+                        let why = if raw.trim().is_empty() {
+                            "empty currency"
+                        } else {
+                            "not an ISO 4217 currency code"
+                        };
                         self.reject(&f.name, why, raw);
                         None
                     }
@@ -167,11 +194,16 @@ impl RowBuilder<'_> {
         };
         let plain = |f: Option<&FieldRef>, me: &mut Self| match f {
             None => Some(None),
-            Some(f) => text(f, me).map(|v| v.map(str::trim).filter(|v| !v.is_empty()).map(str::to_string)),
+            Some(f) => text(f, me).map(|v| {
+                v.map(str::trim)
+                    .filter(|v| !v.is_empty())
+                    .map(str::to_string)
+            }),
         };
         let status = plain(s.status.as_ref(), self);
         let account = plain(s.account.as_ref(), self);
-        let extra: Vec<Option<Option<String>>> = s.extra.iter().map(|(_, f)| plain(Some(f), self)).collect();
+        let extra: Vec<Option<Option<String>>> =
+            s.extra.iter().map(|(_, f)| plain(Some(f), self)).collect();
         if !self.rejects.is_empty() {
             return None;
         }
@@ -194,7 +226,11 @@ impl RowBuilder<'_> {
         text: &mut impl FnMut(&FieldRef, &mut Self) -> Option<Option<&'v str>>,
     ) -> Option<Minor> {
         let number = &self.source.number;
-        let parse = |f: &FieldRef, raw: &str, me: &mut Self| match parse_amount(raw, number, cur.exponent()) {
+        let parse = |f: &FieldRef, raw: &str, me: &mut Self| match parse_amount(
+            raw,
+            number,
+            cur.exponent(),
+        ) {
             Ok(v) => Some(v),
             Err(e) => {
                 me.reject(&f.name, format!("{e} ({cur})"), raw);
@@ -211,10 +247,16 @@ impl RowBuilder<'_> {
                 let c = text(credit, self)?.map(str::trim).filter(|v| !v.is_empty());
                 match (d, c) {
                     (None, None) => {
-                        self.reject(&format!("{}/{}", debit.name, credit.name), "both debit and credit are empty", "");
+                        self.reject(
+                            &format!("{}/{}", debit.name, credit.name),
+                            "both debit and credit are empty",
+                            "",
+                        );
                         None
                     }
-                    (Some(d), None) => parse(debit, d, self).and_then(|v| v.checked_neg()).map(Minor),
+                    (Some(d), None) => parse(debit, d, self)
+                        .and_then(|v| v.checked_neg())
+                        .map(Minor),
                     (None, Some(c)) => parse(credit, c, self).map(Minor),
                     (Some(d), Some(c)) => {
                         let (dv, cv) = (parse(debit, d, self)?, parse(credit, c, self)?);
@@ -237,13 +279,77 @@ impl RowBuilder<'_> {
     }
 }
 
+/// Records the byte offset of every newline that passes through a reader, so that a record's start
+/// byte can be turned into the line a text editor shows. The csv crate's own line count slips by one
+/// per record on CRLF files (rust-csv issue 395), while its byte offsets are right.
+struct NewlineTracker<R> {
+    inner: R,
+    offset: u64,
+    newlines: Rc<RefCell<VecDeque<u64>>>,
+}
+
+impl<R: Read> Read for NewlineTracker<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let mut q = self.newlines.borrow_mut();
+        q.extend(
+            buf[..n]
+                .iter()
+                .enumerate()
+                .filter(|(_, b)| **b == b'\n')
+                .map(|(i, _)| self.offset + i as u64),
+        );
+        self.offset += n as u64;
+        Ok(n)
+    }
+}
+
+/// Answers "which line does byte B start on" for increasing B, forgetting newlines already passed,
+/// so it holds no more than the csv reader's read-ahead.
+struct LineIndex {
+    newlines: Rc<RefCell<VecDeque<u64>>>,
+    passed: u64,
+}
+
+impl LineIndex {
+    fn line_of(&mut self, byte: u64) -> u64 {
+        let mut q = self.newlines.borrow_mut();
+        // `<=`: on CRLF files the csv crate ends a record at the `\r`, so the next one "starts" at the
+        // `\n` that still belongs to the previous line. No record starts with its own newline.
+        while q.front().is_some_and(|&o| o <= byte) {
+            q.pop_front();
+            self.passed += 1;
+        }
+        self.passed + 1
+    }
+}
+
 fn load_csv<R: BufRead>(source: &SourcePlan, file: u32, mut reader: R) -> Result<Loaded> {
     skip_bom(&mut reader)?;
-    let mut csv = csv::ReaderBuilder::new().delimiter(source.delimiter).flexible(true).from_reader(reader);
-    let header: Vec<String> =
-        csv.byte_headers()?.iter().map(|h| String::from_utf8_lossy(h).trim().to_string()).collect();
+    let newlines = Rc::new(RefCell::new(VecDeque::new()));
+    let mut lines = LineIndex {
+        newlines: Rc::clone(&newlines),
+        passed: 0,
+    };
+    let tracked = NewlineTracker {
+        inner: reader,
+        offset: 0,
+        newlines,
+    };
+    let mut csv = csv::ReaderBuilder::new()
+        .delimiter(source.delimiter)
+        .flexible(true)
+        .from_reader(tracked);
+    let header: Vec<String> = csv
+        .byte_headers()?
+        .iter()
+        .map(|h| String::from_utf8_lossy(h).trim().to_string())
+        .collect();
     let column = |f: &FieldRef| header.iter().position(|h| *h == f.name);
-    let mut out = Loaded { files: vec![FileStats::default()], ..Default::default() };
+    let mut out = Loaded {
+        files: vec![FileStats::default()],
+        ..Default::default()
+    };
     let stats = &mut out.files[0];
     let mut row = csv::ByteRecord::new();
     loop {
@@ -255,16 +361,30 @@ fn load_csv<R: BufRead>(source: &SourcePlan, file: u32, mut reader: R) -> Result
                 return Err(anyhow!(e));
             }
         }
-        let line = row.position().map_or(0, |p| p.line());
+        let line = lines.line_of(row.position().map_or(0, |p| p.byte()));
         stats.rows += 1;
-        let mut b = RowBuilder { source, origin: Origin { file, line }, rejects: Vec::new() };
+        let mut b = RowBuilder {
+            source,
+            origin: Origin { file, line },
+            rejects: Vec::new(),
+        };
         if row.len() != header.len() {
-            let raw: Vec<String> = row.iter().map(|f| String::from_utf8_lossy(f).into_owned()).collect();
-            b.reject("", format!("expected {} fields, found {}", header.len(), row.len()), &raw.join(","));
+            let raw: Vec<String> = row
+                .iter()
+                .map(|f| String::from_utf8_lossy(f).into_owned())
+                .collect();
+            b.reject(
+                "",
+                format!("expected {} fields, found {}", header.len(), row.len()),
+                &raw.join(","),
+            );
         } else {
             let get = |f: &FieldRef| -> Result<Option<&str>, String> {
-                let i = column(f).ok_or_else(|| format!("column {:?} is not in this file's header", f.name))?;
-                std::str::from_utf8(&row[i]).map(Some).map_err(|_| "not valid UTF-8".to_string())
+                let i = column(f)
+                    .ok_or_else(|| format!("column {:?} is not in this file's header", f.name))?;
+                std::str::from_utf8(&row[i])
+                    .map(Some)
+                    .map_err(|_| "not valid UTF-8".to_string())
             };
             if let Some(rec) = b.build(get) {
                 out.records.push(rec);
@@ -297,7 +417,9 @@ fn json_text<'v>(root: &'v Value, path: &[String]) -> Result<Option<&'v str>, St
         Value::Number(n) => Ok(Some(number_text(n))),
         Value::Bool(true) => Ok(Some("true")),
         Value::Bool(false) => Ok(Some("false")),
-        Value::Array(_) | Value::Object(_) => Err("expected a single value, found an array or object".into()),
+        Value::Array(_) | Value::Object(_) => {
+            Err("expected a single value, found an array or object".into())
+        }
     }
 }
 
@@ -308,7 +430,10 @@ fn number_text(n: &serde_json::Number) -> &str {
 
 fn load_jsonl<R: BufRead>(source: &SourcePlan, file: u32, mut reader: R) -> Result<Loaded> {
     skip_bom(&mut reader)?;
-    let mut out = Loaded { files: vec![FileStats::default()], ..Default::default() };
+    let mut out = Loaded {
+        files: vec![FileStats::default()],
+        ..Default::default()
+    };
     let mut buf = Vec::new();
     let mut line: u64 = 0;
     loop {
@@ -324,10 +449,28 @@ fn load_jsonl<R: BufRead>(source: &SourcePlan, file: u32, mut reader: R) -> Resu
         }
         let stats = &mut out.files[0];
         stats.rows += 1;
-        let mut b = RowBuilder { source, origin: Origin { file, line }, rejects: Vec::new() };
-        let raw_line = || String::from_utf8_lossy(bytes).chars().take(200).collect::<String>();
+        let mut b = RowBuilder {
+            source,
+            origin: Origin { file, line },
+            rejects: Vec::new(),
+        };
+        let raw_line = || {
+            String::from_utf8_lossy(bytes)
+                .chars()
+                .take(200)
+                .collect::<String>()
+        };
         match serde_json::from_slice::<Value>(bytes) {
-            Err(e) => b.reject("", format!("not valid JSON: {e}"), &raw_line()),
+            Err(e) => {
+                // serde_json says "at line 1 column C" of the one-line document: keep only the column.
+                let msg = e.to_string();
+                let msg = msg.split(" at line ").next().unwrap_or(&msg);
+                b.reject(
+                    "",
+                    format!("not valid JSON at column {}: {msg}", e.column()),
+                    &raw_line(),
+                )
+            }
             Ok(v @ Value::Object(_)) => {
                 if let Some(rec) = b.build(|f| json_text(&v, &f.path)) {
                     out.records.push(rec);

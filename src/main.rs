@@ -16,7 +16,10 @@ fn main() -> ExitCode {
                 // which reads this variable once.
                 // SAFETY: no other thread exists yet.
                 unsafe { std::env::set_var("POLARS_MAX_THREADS", n.to_string()) };
-                rayon::ThreadPoolBuilder::new().num_threads(n as usize).build_global().expect("first use of the pool");
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(n as usize)
+                    .build_global()
+                    .expect("first use of the pool");
             }
             match recon::run(&args) {
                 Ok(status) => ExitCode::from(status as u8),
@@ -42,7 +45,13 @@ fn main() -> ExitCode {
                 if i > 0 {
                     println!();
                 }
-                println!("{} (repair: {}, {})\n{}", k.name(), k.action().name(), k.action().automation(), k.explanation());
+                println!(
+                    "{} (repair: {}, {})\n{}",
+                    k.name(),
+                    k.action().name(),
+                    k.action().automation(),
+                    k.explanation()
+                );
             }
             ExitCode::SUCCESS
         }

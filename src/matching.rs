@@ -17,7 +17,10 @@ pub fn group(records: &[Record]) -> Result<Grouped> {
     for (i, r) in records.iter().enumerate() {
         if let Some(k) = &r.key {
             keys.push(k);
-            idx.push(u32::try_from(i).map_err(|_| anyhow!("more than 4 billion records in one source"))?);
+            idx.push(
+                u32::try_from(i)
+                    .map_err(|_| anyhow!("more than 4 billion records in one source"))?,
+            );
         }
     }
     let df = df!("key" => keys, "idx" => idx)?;
@@ -51,26 +54,53 @@ pub fn join(from: &Grouped, to: &Grouped) -> Result<Joined> {
 }
 
 impl Joined {
-    pub fn len(&self) -> usize {
-        self.df.height()
-    }
-
     /// Calls `f(key, from_indices, to_indices)` for every key, in the frame's (unspecified) order.
     pub fn for_each(&self, mut f: impl FnMut(&str, &[u32], &[u32])) -> Result<()> {
         // A full join keeps both key columns: `key` is null where only `to` has the key.
-        let keys = self.df.column("key")?.as_materialized_series().str()?.clone();
-        let right_keys = self.df.column("key_right")?.as_materialized_series().str()?.clone();
-        let from = self.df.column("from")?.as_materialized_series().list()?.clone();
-        let to = self.df.column("to")?.as_materialized_series().list()?.clone();
+        let keys = self
+            .df
+            .column("key")?
+            .as_materialized_series()
+            .str()?
+            .clone();
+        let right_keys = self
+            .df
+            .column("key_right")?
+            .as_materialized_series()
+            .str()?
+            .clone();
+        let from = self
+            .df
+            .column("from")?
+            .as_materialized_series()
+            .list()?
+            .clone();
+        let to = self
+            .df
+            .column("to")?
+            .as_materialized_series()
+            .list()?
+            .clone();
         let indices = |s: Option<&Series>| -> Result<Vec<u32>> {
             Ok(match s {
                 None => Vec::new(),
                 Some(s) => s.u32()?.into_no_null_iter().collect(),
             })
         };
-        for (((k, rk), a), b) in keys.iter().zip(right_keys.iter()).zip(from.amortized_iter()).zip(to.amortized_iter()) {
-            let k = k.or(rk).ok_or_else(|| anyhow!("a null key reached the join"))?;
-            f(k, &indices(a.as_ref().map(|s| s.as_ref()))?, &indices(b.as_ref().map(|s| s.as_ref()))?);
+        for (((k, rk), a), b) in keys
+            .iter()
+            .zip(right_keys.iter())
+            .zip(from.amortized_iter())
+            .zip(to.amortized_iter())
+        {
+            let k = k
+                .or(rk)
+                .ok_or_else(|| anyhow!("a null key reached the join"))?;
+            f(
+                k,
+                &indices(a.as_ref().map(|s| s.as_ref()))?,
+                &indices(b.as_ref().map(|s| s.as_ref()))?,
+            );
         }
         Ok(())
     }

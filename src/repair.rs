@@ -46,7 +46,11 @@ pub struct Plan {
 pub fn exposure(plan: &RunPlan, loaded: &[Loaded], b: &Break) -> Option<(Currency, i128)> {
     let check = &plan.checks[b.check];
     let rec = |side: Side, i: u32| {
-        let src = if side == Side::From { check.from } else { check.to };
+        let src = if side == Side::From {
+            check.from
+        } else {
+            check.to
+        };
         &loaded[src].records[i as usize]
     };
     let amount = |side: Side, idx: &[u32]| -> Option<(Currency, i128)> {
@@ -84,13 +88,23 @@ pub fn plan(run: &RunPlan, loaded: &[Loaded], breaks: &[Break]) -> Plan {
     let mut seen: HashMap<(Action, usize, Option<String>, Vec<RecordRef>), usize> = HashMap::new();
     for b in breaks {
         let check = &run.checks[b.check];
-        let src = |side: Side| if side == Side::From { check.from } else { check.to };
-        let refs = |side: Side, idx: &[u32]| idx.iter().map(|&i| (src(side), i)).collect::<Vec<_>>();
+        let src = |side: Side| {
+            if side == Side::From {
+                check.from
+            } else {
+                check.to
+            }
+        };
+        let refs =
+            |side: Side, idx: &[u32]| idx.iter().map(|&i| (src(side), i)).collect::<Vec<_>>();
         let action = b.kind.action();
         let side_idx: &[u32] = if b.side == Side::From { &b.from } else { &b.to };
         let (evidence, keep) = match b.kind {
             BreakKind::Missing => (refs(Side::From, &b.from[..1]), None),
-            BreakKind::Duplicate => (refs(b.side, &side_idx[1..]), Some((src(b.side), side_idx[0]))),
+            BreakKind::Duplicate => (
+                refs(b.side, &side_idx[1..]),
+                Some((src(b.side), side_idx[0])),
+            ),
             _ => {
                 let mut e = refs(Side::From, &b.from);
                 e.extend(refs(Side::To, &b.to));
@@ -103,7 +117,16 @@ pub fn plan(run: &RunPlan, loaded: &[Loaded], breaks: &[Break]) -> Plan {
             of_break.push(i);
             continue;
         }
-        let id = repair_id(run, loaded, &check.name, action, b.kind, b.key.as_deref(), system, &evidence);
+        let id = repair_id(
+            run,
+            loaded,
+            &check.name,
+            action,
+            b.kind,
+            b.key.as_deref(),
+            system,
+            &evidence,
+        );
         seen.insert(identity, repairs.len());
         of_break.push(repairs.len());
         repairs.push(Repair {
@@ -124,7 +147,10 @@ pub fn plan(run: &RunPlan, loaded: &[Loaded], breaks: &[Break]) -> Plan {
 
 /// A hash of what the instruction is about: check, action, kind, key, system and the evidence's
 /// source, file and line. Stable across runs, machines and thread counts; 16 hex digits.
-#[expect(clippy::too_many_arguments, reason = "each argument is one part of the identity")]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "each argument is one part of the identity"
+)]
 fn repair_id(
     run: &RunPlan,
     loaded: &[Loaded],
@@ -136,7 +162,13 @@ fn repair_id(
     evidence: &[RecordRef],
 ) -> String {
     let mut h = Sha256::new();
-    for part in [check, action.name(), kind.name(), key.unwrap_or(""), &run.sources[system].name] {
+    for part in [
+        check,
+        action.name(),
+        kind.name(),
+        key.unwrap_or(""),
+        &run.sources[system].name,
+    ] {
         h.update(part.as_bytes());
         h.update([0]);
     }

@@ -58,18 +58,30 @@ impl Report<'_> {
 
     fn location(&self, r: RecordRef) -> (&str, u64) {
         let o = self.record(r).origin;
-        (&self.plan.sources[r.0].files[o.file as usize].display, o.line)
+        (
+            &self.plan.sources[r.0].files[o.file as usize].display,
+            o.line,
+        )
     }
 
     fn side_refs(&self, b: &Break, side: Side) -> Vec<RecordRef> {
         let check = &self.plan.checks[b.check];
-        let (src, idx) = if side == Side::From { (check.from, &b.from) } else { (check.to, &b.to) };
+        let (src, idx) = if side == Side::From {
+            (check.from, &b.from)
+        } else {
+            (check.to, &b.to)
+        };
         idx.iter().map(|&i| (src, i)).collect()
     }
 
     fn system(&self, b: &Break) -> &str {
         let check = &self.plan.checks[b.check];
-        &self.plan.sources[if b.side == Side::From { check.from } else { check.to }].name
+        &self.plan.sources[if b.side == Side::From {
+            check.from
+        } else {
+            check.to
+        }]
+        .name
     }
 }
 
@@ -87,18 +99,33 @@ fn totals_json(totals: &BTreeMap<Currency, i128>) -> Value {
 }
 
 fn totals_text(totals: &BTreeMap<Currency, i128>) -> String {
-    totals.iter().map(|(c, v)| format!("{} {}", c, money(*c, *v))).collect::<Vec<_>>().join(", ")
+    totals
+        .iter()
+        .map(|(c, v)| format!("{} {}", c, money(*c, *v)))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
-/// Count and amount totals per break kind, for one check.
-fn per_kind(r: &Report, check: usize) -> BTreeMap<BreakKind, (u64, BTreeMap<Currency, i128>)> {
-    let mut out: BTreeMap<BreakKind, (u64, BTreeMap<Currency, i128>)> =
-        BreakKind::ALL.iter().map(|k| (*k, (0, BTreeMap::new()))).collect();
+/// Per break kind of one check: the count, and per currency the net (signed) and gross (absolute)
+/// totals of the breaks' amounts. Net alone would let a -30.00 and a +42.00 look like 12.00.
+#[derive(Default)]
+struct KindTotals {
+    count: u64,
+    net: BTreeMap<Currency, i128>,
+    gross: BTreeMap<Currency, i128>,
+}
+
+fn per_kind(r: &Report, check: usize) -> BTreeMap<BreakKind, KindTotals> {
+    let mut out: BTreeMap<BreakKind, KindTotals> = BreakKind::ALL
+        .iter()
+        .map(|k| (*k, KindTotals::default()))
+        .collect();
     for b in r.breaks.iter().filter(|b| b.check == check) {
         let entry = out.get_mut(&b.kind).expect("all kinds present");
-        entry.0 += 1;
+        entry.count += 1;
         if let Some((c, v)) = exposure(r.plan, r.loaded, b) {
-            *entry.1.entry(c).or_insert(0) += v;
+            *entry.net.entry(c).or_insert(0) += v;
+            *entry.gross.entry(c).or_insert(0) += v.abs();
         }
     }
     out
@@ -137,8 +164,11 @@ pub fn summary_json(r: &Report) -> Value {
         .enumerate()
         .map(|(i, (c, res))| {
             let mut kinds = serde_json::Map::new();
-            for (k, (n, totals)) in per_kind(r, i) {
-                kinds.insert(k.name().into(), json!({"count": n, "amount": totals_json(&totals)}));
+            for (k, t) in per_kind(r, i) {
+                kinds.insert(
+                    k.name().into(),
+                    json!({"count": t.count, "net": totals_json(&t.net), "gross": totals_json(&t.gross)}),
+                );
             }
             let matched: BTreeMap<Currency, i128> = res.matched_amounts.iter().copied().collect();
             json!({
@@ -152,8 +182,16 @@ pub fn summary_json(r: &Report) -> Value {
         })
         .collect();
     let mut actions = serde_json::Map::new();
-    for a in [Action::Replay, Action::Reverse, Action::Adjust, Action::Investigate] {
-        actions.insert(a.name().into(), json!(r.repairs.repairs.iter().filter(|x| x.action == a).count()));
+    for a in [
+        Action::Replay,
+        Action::Reverse,
+        Action::Adjust,
+        Action::Investigate,
+    ] {
+        actions.insert(
+            a.name().into(),
+            json!(r.repairs.repairs.iter().filter(|x| x.action == a).count()),
+        );
     }
     json!({
         "recon_version": env!("CARGO_PKG_VERSION"),
@@ -168,26 +206,52 @@ pub fn summary_json(r: &Report) -> Value {
 }
 
 fn evidence_text(r: &Report, refs: &[RecordRef]) -> String {
-    refs.iter().map(|&x| { let (f, l) = r.location(x); format!("{f}:{l}") }).collect::<Vec<_>>().join(";")
-}
-
-fn amounts_text(r: &Report, refs: &[RecordRef]) -> String {
     refs.iter()
-        .filter_map(|&x| { let rec = r.record(x); Some(money(rec.currency?, rec.amount?.0 as i128)) })
+        .map(|&x| {
+            let (f, l) = r.location(x);
+            format!("{f}:{l}")
+        })
         .collect::<Vec<_>>()
         .join(";")
+}
+
+/// The amounts and the currencies of some records, each joined by `;` (earliest first).
+fn amounts_text(r: &Report, refs: &[RecordRef]) -> (String, String) {
+    let (mut amounts, mut currencies) = (Vec::new(), Vec::new());
+    for &x in refs {
+        let rec = r.record(x);
+        if let (Some(c), Some(a)) = (rec.currency, rec.amount) {
+            amounts.push(money(c, a.0 as i128));
+            currencies.push(c.code().to_string());
+        }
+    }
+    (amounts.join(";"), currencies.join(";"))
 }
 
 fn write_breaks(r: &Report, w: impl Write) -> Result<()> {
     let mut csv = csv::Writer::from_writer(w);
     csv.write_record([
-        "check", "kind", "key", "system", "fields", "currency", "amount", "from_amount", "to_amount",
-        "from_evidence", "to_evidence", "repair_id", "repair",
+        "check",
+        "kind",
+        "key",
+        "system",
+        "fields",
+        "amount",
+        "currency",
+        "from_amount",
+        "from_currency",
+        "to_amount",
+        "to_currency",
+        "from_evidence",
+        "to_evidence",
+        "repair_id",
+        "repair",
     ])?;
     for (i, b) in r.breaks.iter().enumerate() {
         let (from, to) = (r.side_refs(b, Side::From), r.side_refs(b, Side::To));
         let exp = exposure(r.plan, r.loaded, b);
-        let currency = from.iter().chain(&to).find_map(|&x| r.record(x).currency);
+        let (from_amounts, from_currencies) = amounts_text(r, &from);
+        let (to_amounts, to_currencies) = amounts_text(r, &to);
         let repair = &r.repairs.repairs[r.repairs.of_break[i]];
         csv.write_record([
             r.plan.checks[b.check].name.as_str(),
@@ -195,10 +259,12 @@ fn write_breaks(r: &Report, w: impl Write) -> Result<()> {
             b.key.as_deref().unwrap_or(""),
             r.system(b),
             &b.fields.join(";"),
-            &currency.map(|c| c.code().to_string()).unwrap_or_default(),
             &exp.map(|(c, v)| money(c, v)).unwrap_or_default(),
-            &amounts_text(r, &from),
-            &amounts_text(r, &to),
+            &exp.map(|(c, _)| c.code().to_string()).unwrap_or_default(),
+            &from_amounts,
+            &from_currencies,
+            &to_amounts,
+            &to_currencies,
             &evidence_text(r, &from),
             &evidence_text(r, &to),
             &repair.id,
@@ -242,7 +308,14 @@ fn write_rejects(r: &Report, w: impl Write) -> Result<()> {
     for (s, l) in r.plan.sources.iter().zip(r.loaded) {
         for x in &l.rejects {
             let file = &s.files[x.origin.file as usize].display;
-            csv.write_record([&s.name, file, &x.origin.line.to_string(), &x.field, &x.reason, &x.raw])?;
+            csv.write_record([
+                &s.name,
+                file,
+                &x.origin.line.to_string(),
+                &x.field,
+                &x.reason,
+                &x.raw,
+            ])?;
         }
     }
     csv.flush()?;
@@ -252,11 +325,15 @@ fn write_rejects(r: &Report, w: impl Write) -> Result<()> {
 /// Writes all outputs into `out`: each to `.NAME.tmp`, synced, then all renamed. A killed run leaves
 /// at worst stray `.tmp` files, never a half-written output under its real name.
 pub fn write_outputs(r: &Report, out: &Path) -> Result<()> {
-    fs::create_dir_all(out).with_context(|| format!("cannot create output folder {}", out.display()))?;
+    fs::create_dir_all(out)
+        .with_context(|| format!("cannot create output folder {}", out.display()))?;
     let summary = serde_json::to_string_pretty(&summary_json(r))? + "\n";
     type Writer<'a> = Box<dyn Fn(&mut dyn Write) -> Result<()> + 'a>;
     let outputs: [(&str, Writer); 4] = [
-        ("summary.json", Box::new(|w| Ok(w.write_all(summary.as_bytes())?))),
+        (
+            "summary.json",
+            Box::new(|w| Ok(w.write_all(summary.as_bytes())?)),
+        ),
         ("breaks.csv", Box::new(|w| write_breaks(r, w))),
         ("repairs.jsonl", Box::new(|w| write_repairs(r, w))),
         ("rejects.csv", Box::new(|w| write_rejects(r, w))),
@@ -272,7 +349,8 @@ pub fn write_outputs(r: &Report, out: &Path) -> Result<()> {
         staged.push((tmp, out.join(name)));
     }
     for (tmp, dest) in staged {
-        fs::rename(&tmp, &dest).with_context(|| format!("cannot rename {} to {}", tmp.display(), dest.display()))?;
+        fs::rename(&tmp, &dest)
+            .with_context(|| format!("cannot rename {} to {}", tmp.display(), dest.display()))?;
     }
     Ok(())
 }
@@ -280,7 +358,14 @@ pub fn write_outputs(r: &Report, out: &Path) -> Result<()> {
 /// The operator's summary: sources, then per check the match rate and every break kind found.
 pub fn terminal_table(r: &Report, out_dir: &Path) -> String {
     let mut s = String::new();
-    let name_w = r.plan.sources.iter().map(|x| x.name.len()).max().unwrap_or(6).max(6);
+    let name_w = r
+        .plan
+        .sources
+        .iter()
+        .map(|x| x.name.len())
+        .max()
+        .unwrap_or(6)
+        .max(6);
     s.push_str("sources\n");
     for (src, l) in r.plan.sources.iter().zip(r.loaded) {
         let files = src.files.len();
@@ -293,15 +378,29 @@ pub fn terminal_table(r: &Report, out_dir: &Path) -> String {
             l.rejected(),
         ));
     }
+    s.push_str(
+        "\nper check: each break kind's count and amount at stake (sum of absolute amounts)\n",
+    );
     for (i, (c, res)) in r.plan.checks.iter().zip(r.results).enumerate() {
-        let rate = if res.keys == 0 { 100.0 } else { res.matched as f64 * 100.0 / res.keys as f64 };
+        let rate = if res.keys == 0 {
+            100.0
+        } else {
+            res.matched as f64 * 100.0 / res.keys as f64
+        };
         s.push_str(&format!(
             "\ncheck {} ({} -> {}): {} keys, {} matched ({rate:.1}%)\n",
             c.name, r.plan.sources[c.from].name, r.plan.sources[c.to].name, res.keys, res.matched
         ));
-        for (k, (n, totals)) in per_kind(r, i) {
-            if n > 0 {
-                s.push_str(&format!("  {:<22} {:>7}  {}\n", k.name(), n, totals_text(&totals)));
+        for (k, t) in per_kind(r, i) {
+            if t.count > 0 {
+                let line = format!(
+                    "  {:<22} {:>7}  {}",
+                    k.name(),
+                    t.count,
+                    totals_text(&t.gross)
+                );
+                s.push_str(line.trim_end());
+                s.push('\n');
             }
         }
     }
@@ -316,6 +415,11 @@ pub fn terminal_table(r: &Report, out_dir: &Path) -> String {
     for why in &r.incomplete {
         s.push_str(&format!("INCOMPLETE: {why}\n"));
     }
-    s.push_str(&format!("result: {} (exit {}); outputs in {}\n", r.status.name(), r.status as i32, out_dir.display()));
+    s.push_str(&format!(
+        "result: {} (exit {}); outputs in {}\n",
+        r.status.name(),
+        r.status as i32,
+        out_dir.display()
+    ));
     s
 }

@@ -4,10 +4,32 @@ use std::fmt;
 
 /// Active ISO 4217 codes whose exponent is not 2. Every other code in [`TWO_DECIMALS`] has 2.
 const OTHER_EXPONENTS: &[(&str, u8)] = &[
-    ("BHD", 3), ("BIF", 0), ("CLF", 4), ("CLP", 0), ("DJF", 0), ("GNF", 0), ("IQD", 3), ("ISK", 0),
-    ("JOD", 3), ("JPY", 0), ("KMF", 0), ("KRW", 0), ("KWD", 3), ("LYD", 3), ("OMR", 3), ("PYG", 0),
-    ("RWF", 0), ("TND", 3), ("UGX", 0), ("UYI", 0), ("UYW", 4), ("VND", 0), ("VUV", 0), ("XAF", 0),
-    ("XOF", 0), ("XPF", 0),
+    ("BHD", 3),
+    ("BIF", 0),
+    ("CLF", 4),
+    ("CLP", 0),
+    ("DJF", 0),
+    ("GNF", 0),
+    ("IQD", 3),
+    ("ISK", 0),
+    ("JOD", 3),
+    ("JPY", 0),
+    ("KMF", 0),
+    ("KRW", 0),
+    ("KWD", 3),
+    ("LYD", 3),
+    ("OMR", 3),
+    ("PYG", 0),
+    ("RWF", 0),
+    ("TND", 3),
+    ("UGX", 0),
+    ("UYI", 0),
+    ("UYW", 4),
+    ("VND", 0),
+    ("VUV", 0),
+    ("XAF", 0),
+    ("XOF", 0),
+    ("XPF", 0),
 ];
 
 /// Active ISO 4217 codes with two decimals. Funds and metals without a minor unit (XAU, XDR, ...) are
@@ -42,7 +64,10 @@ impl Currency {
             return None;
         };
         let b = upper.as_bytes();
-        Some(Currency { code: [b[0], b[1], b[2]], exponent })
+        Some(Currency {
+            code: [b[0], b[1], b[2]],
+            exponent,
+        })
     }
 
     pub fn code(&self) -> &str {
@@ -90,7 +115,13 @@ mod tests {
 
     #[test]
     fn exponents_and_case() {
-        let cases = [("usd", "USD", 2), ("JPY", "JPY", 0), (" bhd ", "BHD", 3), ("Clf", "CLF", 4), ("eur", "EUR", 2)];
+        let cases = [
+            ("usd", "USD", 2),
+            ("JPY", "JPY", 0),
+            (" bhd ", "BHD", 3),
+            ("Clf", "CLF", 4),
+            ("eur", "EUR", 2),
+        ];
         for (text, code, exp) in cases {
             let c = Currency::parse(text).unwrap_or_else(|| panic!("{text} should parse"));
             assert_eq!((c.code(), c.exponent()), (code, exp), "{text}");

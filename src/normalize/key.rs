@@ -23,7 +23,11 @@ impl KeyCleanup {
         if s.is_empty() {
             return None;
         }
-        Some(if self.lowercase { s.to_lowercase() } else { s.to_string() })
+        Some(if self.lowercase {
+            s.to_lowercase()
+        } else {
+            s.to_string()
+        })
     }
 }
 
@@ -34,8 +38,15 @@ mod tests {
     #[test]
     fn cleanup_table() {
         let none = KeyCleanup::default();
-        let trim = KeyCleanup { trim: true, ..Default::default() };
-        let all = KeyCleanup { trim: true, lowercase: true, strip_prefix: Some("SHOP/".into()) };
+        let trim = KeyCleanup {
+            trim: true,
+            ..Default::default()
+        };
+        let all = KeyCleanup {
+            trim: true,
+            lowercase: true,
+            strip_prefix: Some("SHOP/".into()),
+        };
         let cases: &[(&KeyCleanup, Option<&str>, Option<&str>)] = &[
             (&none, Some(" ORD-1 "), Some(" ORD-1 ")),
             (&none, Some("000123"), Some("000123")),
@@ -46,10 +57,18 @@ mod tests {
             (&all, Some(" SHOP/ORD-1 "), Some("ord-1")),
             (&all, Some("shop/ORD-1"), Some("shop/ord-1")),
             (&all, Some("SHOP/"), None),
-            (&all, Some("12345678901234567890123"), Some("12345678901234567890123")),
+            (
+                &all,
+                Some("12345678901234567890123"),
+                Some("12345678901234567890123"),
+            ),
         ];
         for (cleanup, raw, want) in cases {
-            assert_eq!(cleanup.apply(*raw).as_deref(), *want, "{cleanup:?} on {raw:?}");
+            assert_eq!(
+                cleanup.apply(*raw).as_deref(),
+                *want,
+                "{cleanup:?} on {raw:?}"
+            );
         }
     }
 }

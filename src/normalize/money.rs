@@ -19,7 +19,11 @@ pub struct NumberFormat {
 
 impl Default for NumberFormat {
     fn default() -> Self {
-        NumberFormat { decimal: '.', thousands: None, unit: Unit::Major }
+        NumberFormat {
+            decimal: '.',
+            thousands: None,
+            unit: Unit::Major,
+        }
     }
 }
 
@@ -30,7 +34,9 @@ pub enum AmountError {
     NotADecimal,
     BadGrouping,
     /// More fractional digits than the currency's minor unit allows, and not all of them zero.
-    TooPrecise { allowed: u8 },
+    TooPrecise {
+        allowed: u8,
+    },
     NotWhole,
     OutOfRange,
 }
@@ -42,7 +48,10 @@ impl fmt::Display for AmountError {
             AmountError::NotADecimal => write!(f, "not a decimal amount"),
             AmountError::BadGrouping => write!(f, "malformed thousands grouping"),
             AmountError::TooPrecise { allowed } => {
-                write!(f, "more decimals than the currency's minor unit allows ({allowed})")
+                write!(
+                    f,
+                    "more decimals than the currency's minor unit allows ({allowed})"
+                )
             }
             AmountError::NotWhole => write!(f, "a minor-unit amount must be a whole number"),
             AmountError::OutOfRange => write!(f, "out of range (beyond 64-bit minor units)"),
@@ -106,7 +115,11 @@ pub fn parse_amount(text: &str, format: &NumberFormat, exponent: u8) -> Result<i
         Unit::Minor => 0,
     };
     let shift = unit_exponent + exp10 as i64 - frac_part.len() as i64;
-    let mut digits: Vec<u8> = int_digits.bytes().chain(frac_part.bytes()).map(|b| b - b'0').collect();
+    let mut digits: Vec<u8> = int_digits
+        .bytes()
+        .chain(frac_part.bytes())
+        .map(|b| b - b'0')
+        .collect();
     if shift < 0 {
         let drop = (-shift) as usize;
         let cut = digits.len().saturating_sub(drop);
@@ -120,11 +133,16 @@ pub fn parse_amount(text: &str, format: &NumberFormat, exponent: u8) -> Result<i
     }
     let mut value: i128 = 0;
     for d in digits.iter().skip_while(|&&d| d == 0) {
-        value = value.checked_mul(10).and_then(|v| v.checked_add(*d as i128)).ok_or(AmountError::OutOfRange)?;
+        value = value
+            .checked_mul(10)
+            .and_then(|v| v.checked_add(*d as i128))
+            .ok_or(AmountError::OutOfRange)?;
     }
     if shift > 0 && value != 0 {
         let factor = 10i128.checked_pow(u32::try_from(shift).map_err(|_| AmountError::OutOfRange)?);
-        value = factor.and_then(|f| value.checked_mul(f)).ok_or(AmountError::OutOfRange)?;
+        value = factor
+            .and_then(|f| value.checked_mul(f))
+            .ok_or(AmountError::OutOfRange)?;
     }
     if negative {
         value = -value;
@@ -148,7 +166,11 @@ fn ungroup(int_part: &str, thousands: Option<char>) -> Result<String, AmountErro
         if !g.bytes().all(|b| b.is_ascii_digit()) {
             return Err(AmountError::NotADecimal);
         }
-        let ok = if i == 0 { (1..=3).contains(&g.len()) } else { g.len() == 3 };
+        let ok = if i == 0 {
+            (1..=3).contains(&g.len())
+        } else {
+            g.len() == 3
+        };
         if !ok {
             return Err(AmountError::BadGrouping);
         }
@@ -160,10 +182,26 @@ fn ungroup(int_part: &str, thousands: Option<char>) -> Result<String, AmountErro
 mod tests {
     use super::*;
 
-    const DOT: NumberFormat = NumberFormat { decimal: '.', thousands: Some(','), unit: Unit::Major };
-    const COMMA: NumberFormat = NumberFormat { decimal: ',', thousands: Some('.'), unit: Unit::Major };
-    const PLAIN: NumberFormat = NumberFormat { decimal: '.', thousands: None, unit: Unit::Major };
-    const MINOR: NumberFormat = NumberFormat { decimal: '.', thousands: None, unit: Unit::Minor };
+    const DOT: NumberFormat = NumberFormat {
+        decimal: '.',
+        thousands: Some(','),
+        unit: Unit::Major,
+    };
+    const COMMA: NumberFormat = NumberFormat {
+        decimal: ',',
+        thousands: Some('.'),
+        unit: Unit::Major,
+    };
+    const PLAIN: NumberFormat = NumberFormat {
+        decimal: '.',
+        thousands: None,
+        unit: Unit::Major,
+    };
+    const MINOR: NumberFormat = NumberFormat {
+        decimal: '.',
+        thousands: None,
+        unit: Unit::Minor,
+    };
 
     #[test]
     fn parses_exactly() {
@@ -199,7 +237,11 @@ mod tests {
             ("000012.50", &PLAIN, 2, 1250),
         ];
         for (text, format, exponent, want) in cases {
-            assert_eq!(parse_amount(text, format, *exponent), Ok(*want), "{text:?} exponent {exponent}");
+            assert_eq!(
+                parse_amount(text, format, *exponent),
+                Ok(*want),
+                "{text:?} exponent {exponent}"
+            );
         }
     }
 
@@ -220,7 +262,12 @@ mod tests {
             ("1.5e-3", &PLAIN, 2, TooPrecise { allowed: 2 }),
             ("12.5", &MINOR, 2, NotWhole),
             ("92233720368547758.08", &PLAIN, 2, OutOfRange),
-            ("99999999999999999999999999999999999999999", &PLAIN, 2, OutOfRange),
+            (
+                "99999999999999999999999999999999999999999",
+                &PLAIN,
+                2,
+                OutOfRange,
+            ),
             ("1e40", &PLAIN, 2, OutOfRange),
             ("-", &PLAIN, 2, NotADecimal),
             ("(-12)", &PLAIN, 2, NotADecimal),
@@ -229,7 +276,11 @@ mod tests {
             ("NaN", &PLAIN, 2, NotADecimal),
         ];
         for (text, format, exponent, want) in cases {
-            assert_eq!(parse_amount(text, format, *exponent).as_ref(), Err(want), "{text:?}");
+            assert_eq!(
+                parse_amount(text, format, *exponent).as_ref(),
+                Err(want),
+                "{text:?}"
+            );
         }
     }
 

@@ -23,7 +23,8 @@ impl Zone {
             if digits.len() != 4 || !digits.bytes().all(|b| b.is_ascii_digit()) {
                 return None;
             }
-            let secs = digits[..2].parse::<i32>().ok()? * 3600 + digits[2..].parse::<i32>().ok()? * 60;
+            let secs =
+                digits[..2].parse::<i32>().ok()? * 3600 + digits[2..].parse::<i32>().ok()? * 60;
             let secs = if t.starts_with('-') { -secs } else { secs };
             return FixedOffset::east_opt(secs).map(Zone::Fixed);
         }
@@ -33,8 +34,12 @@ impl Zone {
     /// The instant a local wall-clock time stands for, refusing DST gaps and overlaps.
     fn resolve(&self, local: NaiveDateTime) -> Result<DateTime<Utc>, TimeError> {
         let result = match self {
-            Zone::Iana(tz) => tz.from_local_datetime(&local).map(|d| d.with_timezone(&Utc)),
-            Zone::Fixed(off) => off.from_local_datetime(&local).map(|d| d.with_timezone(&Utc)),
+            Zone::Iana(tz) => tz
+                .from_local_datetime(&local)
+                .map(|d| d.with_timezone(&Utc)),
+            Zone::Fixed(off) => off
+                .from_local_datetime(&local)
+                .map(|d| d.with_timezone(&Utc)),
         };
         match result {
             LocalResult::Single(at) => Ok(at),
@@ -82,7 +87,9 @@ impl TimeFormat {
         }
         Ok(if has(&["%z", "%:z", "%::z", "%#z", "%+", "%s"]) {
             TimeFormat::WithOffset(text.to_string())
-        } else if has(&["%H", "%I", "%k", "%l", "%M", "%S", "%T", "%R", "%X", "%r", "%c"]) {
+        } else if has(&[
+            "%H", "%I", "%k", "%l", "%M", "%S", "%T", "%R", "%X", "%r", "%c",
+        ]) {
             TimeFormat::Naive(text.to_string())
         } else {
             TimeFormat::Date(text.to_string())
@@ -110,15 +117,25 @@ impl fmt::Display for TimeError {
         match self {
             TimeError::Empty => write!(f, "empty time"),
             TimeError::Unparsable(expected) => write!(f, "not a time in the format {expected}"),
-            TimeError::Nonexistent => write!(f, "local time does not exist in the source's zone (DST gap)"),
-            TimeError::Ambiguous => write!(f, "local time occurs twice in the source's zone (DST overlap)"),
+            TimeError::Nonexistent => write!(
+                f,
+                "local time does not exist in the source's zone (DST gap)"
+            ),
+            TimeError::Ambiguous => write!(
+                f,
+                "local time occurs twice in the source's zone (DST overlap)"
+            ),
             TimeError::OutOfRange => write!(f, "time out of range"),
         }
     }
 }
 
 /// Parses one time value. `zone` is required (checked at config time) for naive formats.
-pub fn parse_time(text: &str, format: &TimeFormat, zone: Option<&Zone>) -> Result<DateTime<Utc>, TimeError> {
+pub fn parse_time(
+    text: &str,
+    format: &TimeFormat,
+    zone: Option<&Zone>,
+) -> Result<DateTime<Utc>, TimeError> {
     let t = text.trim();
     if t.is_empty() {
         return Err(TimeError::Empty);
@@ -130,7 +147,14 @@ pub fn parse_time(text: &str, format: &TimeFormat, zone: Option<&Zone>) -> Resul
             .map_err(|_| TimeError::Unparsable("rfc3339 (e.g. 2026-12-01T09:15:00+01:00)".into())),
         TimeFormat::EpochSeconds | TimeFormat::EpochMillis => {
             let n: i64 = t.parse().map_err(|_| {
-                TimeError::Unparsable(if *format == TimeFormat::EpochSeconds { "epoch_s" } else { "epoch_ms" }.into())
+                TimeError::Unparsable(
+                    if *format == TimeFormat::EpochSeconds {
+                        "epoch_s"
+                    } else {
+                        "epoch_ms"
+                    }
+                    .into(),
+                )
             })?;
             let at = if *format == TimeFormat::EpochSeconds {
                 DateTime::from_timestamp(n, 0)
@@ -143,11 +167,13 @@ pub fn parse_time(text: &str, format: &TimeFormat, zone: Option<&Zone>) -> Resul
             .map(|d| d.with_timezone(&Utc))
             .map_err(|_| TimeError::Unparsable(p.clone())),
         TimeFormat::Naive(p) => {
-            let local = NaiveDateTime::parse_from_str(t, p).map_err(|_| TimeError::Unparsable(p.clone()))?;
+            let local = NaiveDateTime::parse_from_str(t, p)
+                .map_err(|_| TimeError::Unparsable(p.clone()))?;
             zone().resolve(local)
         }
         TimeFormat::Date(p) => {
-            let date = NaiveDate::parse_from_str(t, p).map_err(|_| TimeError::Unparsable(p.clone()))?;
+            let date =
+                NaiveDate::parse_from_str(t, p).map_err(|_| TimeError::Unparsable(p.clone()))?;
             zone().resolve(date.and_time(NaiveTime::MIN))
         }
     }
@@ -168,20 +194,79 @@ mod tests {
         let plus14 = Zone::parse("+14:00").unwrap();
         let f = |s: &str| TimeFormat::parse(s).unwrap();
         let cases: &[(&str, TimeFormat, Option<&Zone>, &str)] = &[
-            ("2026-12-01T09:15:00+01:00", TimeFormat::Rfc3339, None, "2026-12-01T08:15:00Z"),
-            ("2026-12-01 09:15:00Z", TimeFormat::Rfc3339, None, "2026-12-01T09:15:00Z"),
-            ("2026-12-01T23:59:59.999-12:00", TimeFormat::Rfc3339, None, "2026-12-02T11:59:59.999Z"),
-            ("1764580500", TimeFormat::EpochSeconds, None, "2025-12-01T09:15:00Z"),
-            ("1764580500123", TimeFormat::EpochMillis, None, "2025-12-01T09:15:00.123Z"),
-            ("01.12.2026 09:15:00", f("%d.%m.%Y %H:%M:%S"), Some(&berlin), "2026-12-01T08:15:00Z"),
-            ("01.07.2026 09:15:00", f("%d.%m.%Y %H:%M:%S"), Some(&berlin), "2026-07-01T07:15:00Z"),
-            ("2021-02-18 14:07:57", f("%Y-%m-%d %H:%M:%S"), Some(&utc_zone), "2021-02-18T14:07:57Z"),
-            ("2026-12-01", f("%Y-%m-%d"), Some(&utc_zone), "2026-12-01T00:00:00Z"),
-            ("2026-12-01", f("%Y-%m-%d"), Some(&plus14), "2026-11-30T10:00:00Z"),
-            ("2026-12-01 09:15 +0530", f("%Y-%m-%d %H:%M %z"), None, "2026-12-01T03:45:00Z"),
+            (
+                "2026-12-01T09:15:00+01:00",
+                TimeFormat::Rfc3339,
+                None,
+                "2026-12-01T08:15:00Z",
+            ),
+            (
+                "2026-12-01 09:15:00Z",
+                TimeFormat::Rfc3339,
+                None,
+                "2026-12-01T09:15:00Z",
+            ),
+            (
+                "2026-12-01T23:59:59.999-12:00",
+                TimeFormat::Rfc3339,
+                None,
+                "2026-12-02T11:59:59.999Z",
+            ),
+            (
+                "1764580500",
+                TimeFormat::EpochSeconds,
+                None,
+                "2025-12-01T09:15:00Z",
+            ),
+            (
+                "1764580500123",
+                TimeFormat::EpochMillis,
+                None,
+                "2025-12-01T09:15:00.123Z",
+            ),
+            (
+                "01.12.2026 09:15:00",
+                f("%d.%m.%Y %H:%M:%S"),
+                Some(&berlin),
+                "2026-12-01T08:15:00Z",
+            ),
+            (
+                "01.07.2026 09:15:00",
+                f("%d.%m.%Y %H:%M:%S"),
+                Some(&berlin),
+                "2026-07-01T07:15:00Z",
+            ),
+            (
+                "2021-02-18 14:07:57",
+                f("%Y-%m-%d %H:%M:%S"),
+                Some(&utc_zone),
+                "2021-02-18T14:07:57Z",
+            ),
+            (
+                "2026-12-01",
+                f("%Y-%m-%d"),
+                Some(&utc_zone),
+                "2026-12-01T00:00:00Z",
+            ),
+            (
+                "2026-12-01",
+                f("%Y-%m-%d"),
+                Some(&plus14),
+                "2026-11-30T10:00:00Z",
+            ),
+            (
+                "2026-12-01 09:15 +0530",
+                f("%Y-%m-%d %H:%M %z"),
+                None,
+                "2026-12-01T03:45:00Z",
+            ),
         ];
         for (text, format, zone, want) in cases {
-            assert_eq!(parse_time(text, format, *zone), Ok(utc(want)), "{text:?} {format:?}");
+            assert_eq!(
+                parse_time(text, format, *zone),
+                Ok(utc(want)),
+                "{text:?} {format:?}"
+            );
         }
     }
 
@@ -190,24 +275,54 @@ mod tests {
         let berlin = Zone::parse("Europe/Berlin").unwrap();
         let naive = TimeFormat::parse("%Y-%m-%d %H:%M:%S").unwrap();
         let date = TimeFormat::parse("%Y-%m-%d").unwrap();
-        assert_eq!(parse_time("2026-03-29 02:30:00", &naive, Some(&berlin)), Err(TimeError::Nonexistent));
-        assert_eq!(parse_time("2026-10-25 02:30:00", &naive, Some(&berlin)), Err(TimeError::Ambiguous));
-        assert!(matches!(parse_time("2026-02-30", &date, Some(&berlin)), Err(TimeError::Unparsable(_))));
-        assert!(matches!(parse_time("2026-12-01T09:15:00", &TimeFormat::Rfc3339, None), Err(TimeError::Unparsable(_))));
-        assert!(matches!(parse_time("12/01/26", &date, Some(&berlin)), Err(TimeError::Unparsable(_))));
-        assert!(matches!(parse_time("17e8", &TimeFormat::EpochSeconds, None), Err(TimeError::Unparsable(_))));
-        assert_eq!(parse_time("", &TimeFormat::Rfc3339, None), Err(TimeError::Empty));
-        assert_eq!(parse_time("99999999999999999", &TimeFormat::EpochSeconds, None), Err(TimeError::OutOfRange));
+        assert_eq!(
+            parse_time("2026-03-29 02:30:00", &naive, Some(&berlin)),
+            Err(TimeError::Nonexistent)
+        );
+        assert_eq!(
+            parse_time("2026-10-25 02:30:00", &naive, Some(&berlin)),
+            Err(TimeError::Ambiguous)
+        );
+        assert!(matches!(
+            parse_time("2026-02-30", &date, Some(&berlin)),
+            Err(TimeError::Unparsable(_))
+        ));
+        assert!(matches!(
+            parse_time("2026-12-01T09:15:00", &TimeFormat::Rfc3339, None),
+            Err(TimeError::Unparsable(_))
+        ));
+        assert!(matches!(
+            parse_time("12/01/26", &date, Some(&berlin)),
+            Err(TimeError::Unparsable(_))
+        ));
+        assert!(matches!(
+            parse_time("17e8", &TimeFormat::EpochSeconds, None),
+            Err(TimeError::Unparsable(_))
+        ));
+        assert_eq!(
+            parse_time("", &TimeFormat::Rfc3339, None),
+            Err(TimeError::Empty)
+        );
+        assert_eq!(
+            parse_time("99999999999999999", &TimeFormat::EpochSeconds, None),
+            Err(TimeError::OutOfRange)
+        );
     }
 
     #[test]
     fn formats_and_zones_from_config() {
-        assert_eq!(TimeFormat::parse("%Y-%m-%d").unwrap(), TimeFormat::Date("%Y-%m-%d".into()));
+        assert_eq!(
+            TimeFormat::parse("%Y-%m-%d").unwrap(),
+            TimeFormat::Date("%Y-%m-%d".into())
+        );
         assert!(TimeFormat::parse("%d.%m.%Y %H:%M").unwrap().is_naive());
         assert!(!TimeFormat::parse("%Y-%m-%dT%H:%M:%S%z").unwrap().is_naive());
         assert!(TimeFormat::parse("%H:%M").is_err());
         assert!(TimeFormat::parse("%Y-%Q").is_err());
-        assert_eq!(Zone::parse("-05:30"), Some(Zone::Fixed(FixedOffset::west_opt(5 * 3600 + 1800).unwrap())));
+        assert_eq!(
+            Zone::parse("-05:30"),
+            Some(Zone::Fixed(FixedOffset::west_opt(5 * 3600 + 1800).unwrap()))
+        );
         assert_eq!(Zone::parse("Mars/Olympus"), None);
         assert_eq!(Zone::parse("+2"), None);
     }

@@ -1,0 +1,164 @@
+//! Each config mistake stops the run before any data is read, exits 2, and names the key path or the
+//! file and column at fault.
+
+mod common;
+
+use std::fs;
+
+use common::recon;
+
+const ORDERS: &str =
+    "{\"id\":\"A1\",\"amount\":\"10.00\",\"currency\":\"EUR\",\"at\":\"2026-12-01T10:00:00Z\"}\n";
+const PSP: &str = "ref,amount,currency,created\nA1,1000,EUR,2026-12-01 10:00:01\n";
+
+const GOOD: &str = r#"
+[[source]]
+name = "orders"
+format = "jsonl"
+path = "orders.jsonl"
+key = { column = "id" }
+amount = { column = "amount" }
+currency = { column = "currency" }
+time = { column = "at" }
+
+[[source]]
+name = "psp"
+format = "csv"
+path = "psp.csv"
+key = { column = "ref" }
+amount = { column = "amount", unit = "minor" }
+currency = { column = "currency" }
+time = { column = "created", format = "%Y-%m-%d %H:%M:%S", timezone = "UTC" }
+
+[[check]]
+name = "orders_psp"
+from = "orders"
+to = "psp"
+"#;
+
+/// Writes the inputs and `config`, runs recon, returns (exit code, stderr).
+fn run_config(config: &str) -> (i32, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("orders.jsonl"), ORDERS).unwrap();
+    fs::write(dir.path().join("psp.csv"), PSP).unwrap();
+    fs::write(dir.path().join("recon.toml"), config).unwrap();
+    let run = recon(
+        dir.path(),
+        &["run", "--config", "recon.toml", "--out", "out"],
+    );
+    let wrote = dir.path().join("out").exists();
+    assert!(
+        run.code() != 2 || !wrote,
+        "a config error must stop the run before any output\n{}",
+        run.described
+    );
+    (run.code(), run.stderr(), run.described)
+}
+
+#[test]
+fn the_base_config_is_valid() {
+    let (code, stderr, described) = run_config(GOOD);
+    assert_eq!(code, 0, "{described}");
+    assert_eq!(stderr, "");
+}
+
+#[test]
+fn each_mistake_exits_2_and_names_where() {
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "unknown key in a source",
+            "path = \"psp.csv\"\n",
+            "path = \"psp.csv\"\ndelimter = \";\"\n",
+        ),
+        ("unknown source in a check", "to = \"psp\"", "to = \"pps\""),
+        (
+            "column missing from the header",
+            "amount = { column = \"amount\", unit",
+            "amount = { column = \"amt\", unit",
+        ),
+        ("unknown unit", "unit = \"minor\"", "unit = \"cents\""),
+        (
+            "compared field not mapped",
+            "to = \"psp\"",
+            "to = \"psp\"\ncompare = [\"amount\", \"status\"]",
+        ),
+        ("naive time without a zone", ", timezone = \"UTC\"", ""),
+        (
+            "a glob that matches nothing",
+            "path = \"psp.csv\"",
+            "path = \"psp/*.csv\"",
+        ),
+        (
+            "a float tolerance",
+            "to = \"psp\"",
+            "to = \"psp\"\namount_tolerance = 0.01",
+        ),
+        (
+            "an unknown currency",
+            "currency = { column = \"currency\" }\ntime = { column = \"at\" }",
+            "currency = { value = \"EUX\" }\ntime = { column = \"at\" }",
+        ),
+        (
+            "a bad time zone",
+            "timezone = \"UTC\"",
+            "timezone = \"Europe/Berlim\"",
+        ),
+        ("a missing required key", "name = \"orders_psp\"\n", ""),
+        ("a TOML syntax error", "to = \"psp\"", "to = psp"),
+        (
+            "a source used by no check",
+            "[[check]]",
+            "[[source]]\nname = \"bank\"\nformat = \"csv\"\npath = \"psp.csv\"\nkey = { column = \"ref\" }\n\n[[check]]",
+        ),
+    ];
+    let expected = [
+        "recon.toml: source[1].delimter: unknown field `delimter`, expected one of `name`",
+        "recon.toml: check[0].to: no source named \"pps\" (sources: orders, psp)",
+        "psp.csv: column \"amt\" (source[1] \"psp\" amount.column) is not in the header; the header has: ref, amount, currency, created",
+        "recon.toml: source[1].amount.unit: unknown variant `cents`, expected `major` or `minor`",
+        "recon.toml: check[0].compare: \"status\" is not mapped in source \"orders\"",
+        "recon.toml: source[1].time.timezone: required, because format \"%Y-%m-%d %H:%M:%S\" has no UTC offset",
+        "recon.toml: source[1].path (\"psp\"): \"psp/*.csv\" matched no file",
+        "recon.toml: check[0].amount_tolerance: write the tolerance as a string (\"0.01\") so that it stays exact",
+        "recon.toml: source[0].currency.value: \"EUX\" is not an ISO 4217 currency code",
+        "recon.toml: source[1].time.timezone: \"Europe/Berlim\" is not a time zone",
+        "recon.toml: check[0]: missing field `name`",
+        "recon.toml: ",
+        "recon.toml: source[2] (\"bank\"): not used by any [[check]]",
+    ];
+    let mut failures = Vec::new();
+    for ((what, from, to), want) in cases.iter().zip(expected) {
+        assert!(
+            GOOD.contains(from),
+            "case {what:?}: the base config lacks {from:?}"
+        );
+        let config = GOOD.replacen(from, to, 1);
+        let (code, stderr, described) = run_config(&config);
+        if code != 2 || !stderr.starts_with("error: ") || !stderr.contains(want) {
+            failures.push(format!(
+                "case {what:?}: stderr should contain\n  {want}\n{described}"
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn a_toml_syntax_error_names_the_line() {
+    let (code, stderr, described) = run_config(&GOOD.replacen("to = \"psp\"", "to = psp", 1));
+    assert_eq!(code, 2, "{described}");
+    let line = GOOD.lines().position(|l| l == "to = \"psp\"").unwrap() + 1;
+    assert!(stderr.contains(&format!("line {line}")), "{described}");
+}
+
+#[test]
+fn a_missing_config_file_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = recon(dir.path(), &["run", "--config", "nope.toml"]);
+    run.expect_code(2);
+    assert!(
+        run.stderr().contains("cannot read config nope.toml"),
+        "{}",
+        run.described
+    );
+}
