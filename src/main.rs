@@ -7,6 +7,9 @@ use recon::cli::{Cli, Command};
 use recon::model::BreakKind;
 use recon::report::ExitStatus;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {

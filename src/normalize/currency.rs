@@ -1,6 +1,7 @@
 //! ISO 4217 currencies and their minor-unit exponents (JPY 0, USD 2, BHD 3, CLF 4).
 
 use std::fmt;
+use std::sync::OnceLock;
 
 /// Active ISO 4217 codes whose exponent is not 2. Every other code in [`TWO_DECIMALS`] has 2.
 const OTHER_EXPONENTS: &[(&str, u8)] = &[
@@ -41,6 +42,28 @@ MDL MGA MKD MMK MNT MOP MRU MUR MVR MWK MXN MXV MYR MZN NAD NGN NIO NOK NPR NZD 
 RON RSD RUB SAR SBD SCR SDG SEK SGD SHP SLE SLL SOS SRD SSP STN SVC SYP SZL THB TJS TMT TOP TRY TTD TWD TZS \
 UAH USD USN UYU UZS VED VES WST XCD XCG YER ZAR ZMW ZWG ZWL";
 
+/// Every known currency, sorted by code: built once, searched for every amount of a run.
+fn table() -> &'static [Currency] {
+    static TABLE: OnceLock<Vec<Currency>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let two = TWO_DECIMALS.split(' ').map(|c| (c, 2));
+        let mut all: Vec<Currency> = OTHER_EXPONENTS
+            .iter()
+            .copied()
+            .chain(two)
+            .map(|(c, exponent)| {
+                let b = c.as_bytes();
+                Currency {
+                    code: [b[0], b[1], b[2]],
+                    exponent,
+                }
+            })
+            .collect();
+        all.sort();
+        all
+    })
+}
+
 /// A known ISO 4217 currency: its upper-case code and exponent.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Currency {
@@ -51,23 +74,18 @@ pub struct Currency {
 impl Currency {
     /// Looks a code up case-insensitively, after trimming spaces: `usd`, ` EUR ` and `Jpy` are accepted.
     pub fn parse(text: &str) -> Option<Currency> {
-        let t = text.trim();
-        if t.len() != 3 || !t.bytes().all(|b| b.is_ascii_alphabetic()) {
+        let t = text.trim().as_bytes();
+        if t.len() != 3 || !t.iter().all(u8::is_ascii_alphabetic) {
             return None;
         }
-        let upper = t.to_ascii_uppercase();
-        let exponent = if let Some(&(_, e)) = OTHER_EXPONENTS.iter().find(|(c, _)| *c == upper) {
-            e
-        } else if TWO_DECIMALS.split(' ').any(|c| c == upper) {
-            2
-        } else {
-            return None;
-        };
-        let b = upper.as_bytes();
-        Some(Currency {
-            code: [b[0], b[1], b[2]],
-            exponent,
-        })
+        let code = [
+            t[0].to_ascii_uppercase(),
+            t[1].to_ascii_uppercase(),
+            t[2].to_ascii_uppercase(),
+        ];
+        let table = table();
+        let i = table.binary_search_by(|c| c.code.cmp(&code)).ok()?;
+        Some(table[i])
     }
 
     pub fn code(&self) -> &str {
