@@ -41,7 +41,7 @@ struct RawSource {
     name: String,
     format: Format,
     path: String,
-    max_rejects: Option<RawMaxRejects>,
+    max_rejects: Option<toml::Value>,
     delimiter: Option<String>,
     decimal: Option<String>,
     thousands: Option<String>,
@@ -53,13 +53,6 @@ struct RawSource {
     account: Option<RawColumn>,
     #[serde(default)]
     extra: BTreeMap<String, String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum RawMaxRejects {
-    Count(u64),
-    Text(String),
 }
 
 #[derive(Debug, Deserialize)]
@@ -158,6 +151,8 @@ pub struct FieldRef {
     pub name: String,
     /// `payload.amount` as `["payload", "amount"]`; for CSV a single segment, the column name.
     pub path: Vec<String>,
+    /// This field's index in [`SourcePlan::slots`]: where a loader keeps its value for a row.
+    pub slot: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -229,9 +224,48 @@ pub struct SourcePlan {
     /// Extra compared fields: (name used in `compare`, field).
     pub extra: Vec<(String, FieldRef)>,
     pub max_rejects: MaxRejects,
+    /// The distinct fields the source reads, each once, in slot order.
+    pub slots: Vec<FieldRef>,
 }
 
 impl SourcePlan {
+    /// Gives every mapped field a slot, the same for fields that name the same column.
+    fn assign_slots(&mut self) {
+        let mut slots: Vec<FieldRef> = Vec::new();
+        let mut assign = |f: &mut FieldRef| {
+            f.slot = match slots.iter().position(|s| s.name == f.name) {
+                Some(i) => i,
+                None => {
+                    slots.push(f.clone());
+                    slots.len() - 1
+                }
+            };
+            slots[f.slot].slot = f.slot;
+        };
+        assign(&mut self.key);
+        match &mut self.amount {
+            Some(AmountSpec::Column(f)) => assign(f),
+            Some(AmountSpec::DebitCredit { debit, credit }) => {
+                assign(debit);
+                assign(credit);
+            }
+            None => {}
+        }
+        if let Some(CurrencySpec::Column(f)) = &mut self.currency {
+            assign(f);
+        }
+        if let Some(t) = &mut self.time {
+            assign(&mut t.field);
+        }
+        for f in [&mut self.status, &mut self.account].into_iter().flatten() {
+            assign(f);
+        }
+        for (_, f) in &mut self.extra {
+            assign(f);
+        }
+        self.slots = slots;
+    }
+
     /// Every field the source maps, with the config key that maps it (for header checks).
     fn fields(&self) -> Vec<(String, &FieldRef)> {
         let mut out = vec![("key.column".to_string(), &self.key)];
@@ -406,6 +440,10 @@ fn resolve(raw: RawConfig, base: &Path) -> Result<RunPlan> {
     })
 }
 
+/// Thousands separators seen in real exports: comma, dot, space, apostrophe (Swiss), no-break and
+/// narrow no-break space (French). Anything else would clash with signs, exponents or parentheses.
+const THOUSANDS: [char; 6] = [',', '.', ' ', '\'', '\u{a0}', '\u{202f}'];
+
 fn one_char(value: &Option<String>, at: &str, default: Option<char>) -> Result<Option<char>> {
     match value.as_deref() {
         None => Ok(default),
@@ -437,6 +475,7 @@ fn field(name: &str, format: Format, at: &str) -> Result<FieldRef> {
     Ok(FieldRef {
         name: name.to_string(),
         path,
+        slot: usize::MAX,
     })
 }
 
@@ -456,8 +495,16 @@ fn resolve_source(s: RawSource, at: &str, base: &Path) -> Result<SourcePlan> {
     if thousands == Some(decimal) {
         bail!("{at}.thousands: must differ from the decimal separator {decimal:?}");
     }
-    if decimal.is_ascii_digit() || thousands.is_some_and(|t| t.is_ascii_digit()) {
-        bail!("{at}: decimal and thousands separators cannot be digits");
+    if !['.', ','].contains(&decimal) {
+        bail!("{at}.decimal: must be \".\" or \",\", found {decimal:?}");
+    }
+    if let Some(t) = thousands
+        && !THOUSANDS.contains(&t)
+    {
+        bail!("{at}.thousands: must be one of {THOUSANDS:?} or empty, found {t:?}");
+    }
+    if [b'"', b'\n', b'\r'].contains(&(delimiter as u8)) {
+        bail!("{at}.delimiter: {delimiter:?} cannot separate fields");
     }
 
     let key = field(&s.key.column, fmt, &format!("{at}.key.column"))?;
@@ -550,6 +597,9 @@ fn resolve_source(s: RawSource, at: &str, base: &Path) -> Result<SourcePlan> {
         .transpose()?;
     let mut extra = Vec::new();
     for (name, column) in s.extra {
+        if name.trim().is_empty() {
+            bail!("{at}.extra: a field name must not be empty");
+        }
         if ["amount", "currency", "status", "account", "key", "time"].contains(&name.as_str()) {
             bail!(
                 "{at}.extra.{name}: {name:?} is a built-in field; give the extra field another name"
@@ -560,27 +610,14 @@ fn resolve_source(s: RawSource, at: &str, base: &Path) -> Result<SourcePlan> {
             field(&column, fmt, &format!("{at}.extra.{name}"))?,
         ));
     }
-    let max_rejects = match s.max_rejects {
+    let max_rejects = match &s.max_rejects {
         None => MaxRejects::Count(0),
-        Some(RawMaxRejects::Count(n)) => MaxRejects::Count(n),
-        Some(RawMaxRejects::Text(t)) => {
-            let pct = t
-                .trim()
-                .strip_suffix('%')
-                .map(|p| parse_amount(p, &NumberFormat::default(), 3));
-            match pct {
-                Some(Ok(v)) if (0..=100_000).contains(&v) => {
-                    MaxRejects::PerHundredThousand(v as u64)
-                }
-                _ => bail!(
-                    "{at}.max_rejects: {t:?} is neither a count (5) nor a percentage (\"0.5%\")"
-                ),
-            }
-        }
+        Some(v) => parse_max_rejects(v).ok_or_else(|| {
+            anyhow!("{at}.max_rejects: expected a count (5) or a percentage (\"0.5%\"), found {v}")
+        })?,
     };
-
     let files = find_files(&s.path, base).map_err(|e| anyhow!("{at}.path ({:?}): {e}", s.name))?;
-    Ok(SourcePlan {
+    let mut plan = SourcePlan {
         name: s.name,
         format: fmt,
         files,
@@ -599,7 +636,30 @@ fn resolve_source(s: RawSource, at: &str, base: &Path) -> Result<SourcePlan> {
         account,
         extra,
         max_rejects,
-    })
+        slots: Vec::new(),
+    };
+    plan.assign_slots();
+    if fmt == Format::Jsonl {
+        check_paths_nest(&plan.slots).map_err(|e| anyhow!("{at}: {e}"))?;
+    }
+    Ok(plan)
+}
+
+/// JSON paths must not overlap: `a.b` and `a.b.c` cannot both be read (one is a value, the other
+/// looks inside it).
+fn check_paths_nest(slots: &[FieldRef]) -> Result<()> {
+    for a in slots {
+        for b in slots {
+            if a.path.len() < b.path.len() && b.path.starts_with(&a.path) {
+                bail!(
+                    "field paths {:?} and {:?} overlap: one would be read inside the other",
+                    a.name,
+                    b.name
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Expands a source's glob relative to the config folder, sorted so the run does not depend on the
@@ -657,6 +717,9 @@ fn resolve_check(c: RawCheck, at: &str, sources: &[SourcePlan]) -> Result<CheckP
             )
         })
     };
+    if c.name.trim().is_empty() {
+        bail!("{at}.name: must not be empty");
+    }
     let from = find(&c.from, "from")?;
     let to = find(&c.to, "to")?;
     if from == to {
@@ -723,6 +786,18 @@ fn resolve_check(c: RawCheck, at: &str, sources: &[SourcePlan]) -> Result<CheckP
     if !c.status_map.is_empty() && !compare.contains(&Field::Status) {
         bail!("{at}.status_map: given, but \"status\" is not in compare");
     }
+    if c.amount_tolerance.is_some() && !compare.contains(&Field::Amount) {
+        bail!("{at}.amount_tolerance: given, but \"amount\" is not in compare");
+    }
+    // Amounts in two currencies cannot be compared as numbers: comparing amounts always compares
+    // currencies too (every source with an amount has a currency).
+    if compare.contains(&Field::Amount) && !compare.contains(&Field::Currency) {
+        let i = compare
+            .iter()
+            .position(|f| *f == Field::Amount)
+            .expect("present");
+        compare.insert(i + 1, Field::Currency);
+    }
     Ok(CheckPlan {
         name: c.name,
         from,
@@ -731,6 +806,25 @@ fn resolve_check(c: RawCheck, at: &str, sources: &[SourcePlan]) -> Result<CheckP
         tolerance,
         status_map: c.status_map,
     })
+}
+
+fn parse_max_rejects(v: &toml::Value) -> Option<MaxRejects> {
+    match v {
+        toml::Value::Integer(n) => u64::try_from(*n).ok().map(MaxRejects::Count),
+        toml::Value::String(t) => {
+            let pct = t.trim().strip_suffix('%')?;
+            if !pct.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+                return None;
+            }
+            match parse_amount(pct, &NumberFormat::default(), 3) {
+                Ok(v) if (0..=100_000).contains(&v) => {
+                    Some(MaxRejects::PerHundredThousand(v as u64))
+                }
+                _ => None,
+            }
+        }
+        _ => None,
+    }
 }
 
 fn parse_tolerance(v: &toml::Value) -> Result<Tolerance> {
@@ -746,6 +840,9 @@ fn parse_tolerance(v: &toml::Value) -> Result<Tolerance> {
         ),
     };
     let t = text.trim();
+    if !t.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        bail!("{t:?} is not a plain non-negative decimal such as \"0.01\"");
+    }
     let scale = t.split_once('.').map_or(0, |(_, f)| f.len());
     if scale > 18 {
         bail!("{t:?} has too many decimals");
@@ -768,21 +865,46 @@ fn check_headers(plan: &RunPlan) -> Result<()> {
             continue;
         }
         for file in &s.files {
-            let header = read_csv_header(&file.path, s.delimiter)?;
+            let header = read_csv_header(&file.path, &file.display, s.delimiter)?;
             for (key, f) in s.fields() {
-                if !header.contains(&f.name) {
+                let count = header.iter().filter(|h| **h == f.name).count();
+                if count == 0 {
                     bail!(
-                        "{}: column {:?} (source[{i}] {:?} {key}) is not in the header; the header has: {}",
+                        "{}: column {:?} (source[{i}] {:?} {key}) is not in the header; the header has: {}{}",
                         file.display,
                         f.name,
                         s.name,
-                        header.join(", ")
+                        header.join(", "),
+                        delimiter_hint(&header, s.delimiter)
+                    );
+                }
+                if count > 1 {
+                    bail!(
+                        "{}: column {:?} (source[{i}] {:?} {key}) appears {count} times in the header; which one is meant is ambiguous",
+                        file.display,
+                        f.name,
+                        s.name
                     );
                 }
             }
         }
     }
     Ok(())
+}
+
+/// When a header came out as one column holding another likely separator, say so.
+fn delimiter_hint(header: &[String], delimiter: u8) -> String {
+    let [only] = header else { return String::new() };
+    match [',', ';', '\t', '|']
+        .into_iter()
+        .find(|c| *c as u8 != delimiter && only.contains(*c))
+    {
+        Some(c) => format!(
+            " (one column only, holding {c:?}: is the source's `delimiter` right? it is {:?})",
+            delimiter as char
+        ),
+        None => String::new(),
+    }
 }
 
 pub fn hex(bytes: &[u8]) -> String {

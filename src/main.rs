@@ -1,5 +1,6 @@
 //! The `recon` binary: parse arguments, run, turn the outcome into an exit code.
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -19,10 +20,13 @@ fn main() -> ExitCode {
                 // which reads this variable once.
                 // SAFETY: no other thread exists yet.
                 unsafe { std::env::set_var("POLARS_MAX_THREADS", n.to_string()) };
-                rayon::ThreadPoolBuilder::new()
+                if let Err(e) = rayon::ThreadPoolBuilder::new()
                     .num_threads(n as usize)
                     .build_global()
-                    .expect("first use of the pool");
+                {
+                    eprintln!("error: cannot start {n} worker threads: {e}");
+                    return ExitCode::from(ExitStatus::Untrusted as u8);
+                }
             }
             match recon::run(&args) {
                 Ok(status) => ExitCode::from(status as u8),
@@ -44,18 +48,22 @@ fn main() -> ExitCode {
                     }
                 },
             };
-            for (i, k) in kinds.iter().enumerate() {
-                if i > 0 {
-                    println!();
-                }
-                println!(
-                    "{} (repair: {}, {})\n{}",
-                    k.name(),
-                    k.action().name(),
-                    k.action().automation(),
-                    k.explanation()
-                );
-            }
+            let text: Vec<String> = kinds
+                .iter()
+                .map(|k| {
+                    format!(
+                        "{} (repair: {}, {})\n{}\n",
+                        k.name(),
+                        k.action().name(),
+                        k.action().automation(),
+                        k.explanation()
+                    )
+                })
+                .collect();
+            // A closed pipe (`recon explain | head -1`) is not an error.
+            let _ = std::io::stdout()
+                .lock()
+                .write_all(text.join("\n").as_bytes());
             ExitCode::SUCCESS
         }
     }

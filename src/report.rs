@@ -339,20 +339,32 @@ pub fn write_outputs(r: &Report, out: &Path) -> Result<()> {
         ("rejects.csv", Box::new(|w| write_rejects(r, w))),
     ];
     let mut staged: Vec<(PathBuf, PathBuf)> = Vec::new();
-    for (name, write) in &outputs {
-        let tmp = out.join(format!(".{name}.tmp"));
-        let file = File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
-        let mut w = BufWriter::new(file);
-        write(&mut w).with_context(|| format!("writing {}", tmp.display()))?;
-        let file = w.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()?;
-        staged.push((tmp, out.join(name)));
+    let result = (|| -> Result<()> {
+        for (name, write) in &outputs {
+            let tmp = out.join(format!(".{name}.tmp"));
+            staged.push((tmp.clone(), out.join(name)));
+            let file =
+                File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
+            let mut w = BufWriter::new(file);
+            write(&mut w).with_context(|| format!("writing {}", tmp.display()))?;
+            let file = w.into_inner().map_err(|e| e.into_error())?;
+            file.sync_all()?;
+        }
+        // summary.json goes last: whoever reads it sees the other files of the same run.
+        staged.rotate_left(1);
+        for (tmp, dest) in &staged {
+            fs::rename(tmp, dest).with_context(|| {
+                format!("cannot rename {} to {}", tmp.display(), dest.display())
+            })?;
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        for (tmp, _) in &staged {
+            let _ = fs::remove_file(tmp);
+        }
     }
-    for (tmp, dest) in staged {
-        fs::rename(&tmp, &dest)
-            .with_context(|| format!("cannot rename {} to {}", tmp.display(), dest.display()))?;
-    }
-    Ok(())
+    result
 }
 
 /// The operator's summary: sources, then per check the match rate and every break kind found.

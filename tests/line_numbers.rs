@@ -48,7 +48,7 @@ fn rejects_point_at_editor_lines() {
     let want = "\
 source,file,line,field,reason,raw
 csv,a.csv,5,amount,malformed thousands grouping (EUR),\"1.23.4,00\"
-csv,a.csv,6,,\"expected 3 fields, found 2\",\"A4,x\"
+csv,a.csv,6,,\"expected 3 fields, found 2\",A4;x
 csv,a.csv,7,amount,more decimals than the currency's minor unit allows (2) (EUR),\"1,005\"
 json,b.jsonl,3,,not valid JSON at column 2: key must be a string,{oops
 json,b.jsonl,4,cur,not an ISO 4217 currency code,EURO

@@ -81,6 +81,9 @@ pub fn parse_amount(text: &str, format: &NumberFormat, exponent: u8) -> Result<i
         negative = true;
         s = rest;
     } else if let Some(rest) = s.strip_prefix('+') {
+        if negative {
+            return Err(AmountError::NotADecimal);
+        }
         s = rest;
     } else if let Some(rest) = s.strip_suffix('-') {
         if negative {
@@ -93,11 +96,17 @@ pub fn parse_amount(text: &str, format: &NumberFormat, exponent: u8) -> Result<i
     let (mantissa, exp10) = match s.find(['e', 'E']) {
         Some(i) => {
             let e: i32 = s[i + 1..].parse().map_err(|_| AmountError::NotADecimal)?;
+            // `1.234e2` in a source with `.` thousands: a program wrote a float, not 1234e2.
+            if format.thousands.is_some_and(|t| s[..i].contains(t)) {
+                return Err(AmountError::NotADecimal);
+            }
             (&s[..i], e)
         }
         None => (s, 0),
     };
     let (int_part, frac_part) = match mantissa.split_once(format.decimal) {
+        // `12.00` in a minor-unit column is a major-unit value that slipped in: 12 cents would be wrong.
+        Some(_) if format.unit == Unit::Minor => return Err(AmountError::NotWhole),
         Some((i, f)) => (i, f),
         None => (mantissa, ""),
     };
@@ -226,10 +235,11 @@ mod tests {
             ("12.345", &PLAIN, 3, 12_345),
             ("12.3400", &PLAIN, 2, 1234),
             ("1E3", &PLAIN, 2, 100_000),
+            ("1.5E2", &DOT, 2, 15_000),
+            ("1E3", &MINOR, 2, 1000),
             ("1.5e-1", &PLAIN, 2, 15),
             ("2040000", &MINOR, 2, 2_040_000),
             ("-18759", &MINOR, 2, -18_759),
-            ("12.00", &MINOR, 2, 12),
             ("98765432109876.54", &PLAIN, 2, 9_876_543_210_987_654),
             ("92233720368547758.07", &PLAIN, 2, i64::MAX),
             ("-92233720368547758.08", &PLAIN, 2, i64::MIN),
@@ -261,6 +271,9 @@ mod tests {
             ("1200.5", &PLAIN, 0, TooPrecise { allowed: 0 }),
             ("1.5e-3", &PLAIN, 2, TooPrecise { allowed: 2 }),
             ("12.5", &MINOR, 2, NotWhole),
+            ("12.00", &MINOR, 2, NotWhole),
+            ("(+12)", &PLAIN, 2, NotADecimal),
+            ("1,234e2", &DOT, 2, NotADecimal),
             ("92233720368547758.08", &PLAIN, 2, OutOfRange),
             (
                 "99999999999999999999999999999999999999999",

@@ -23,8 +23,14 @@ impl Zone {
             if digits.len() != 4 || !digits.bytes().all(|b| b.is_ascii_digit()) {
                 return None;
             }
-            let secs =
-                digits[..2].parse::<i32>().ok()? * 3600 + digits[2..].parse::<i32>().ok()? * 60;
+            let (h, m) = (
+                digits[..2].parse::<i32>().ok()?,
+                digits[2..].parse::<i32>().ok()?,
+            );
+            if h > 14 || m > 59 {
+                return None;
+            }
+            let secs = h * 3600 + m * 60;
             let secs = if t.starts_with('-') { -secs } else { secs };
             return FixedOffset::east_opt(secs).map(Zone::Fixed);
         }
@@ -85,7 +91,12 @@ impl TimeFormat {
                 "{text:?} has no date in it; use rfc3339, epoch_s, epoch_ms or a strftime pattern such as %Y-%m-%d %H:%M:%S"
             ));
         }
-        Ok(if has(&["%z", "%:z", "%::z", "%#z", "%+", "%s"]) {
+        if text.contains("%Z") {
+            return Err(format!(
+                "{text:?}: %Z (a zone name such as CET) is ambiguous and cannot be parsed; use %z (+01:00) or a timezone"
+            ));
+        }
+        let format = if has(&["%z", "%:z", "%::z", "%#z", "%+", "%s"]) {
             TimeFormat::WithOffset(text.to_string())
         } else if has(&[
             "%H", "%I", "%k", "%l", "%M", "%S", "%T", "%R", "%X", "%r", "%c",
@@ -93,7 +104,18 @@ impl TimeFormat {
             TimeFormat::Naive(text.to_string())
         } else {
             TimeFormat::Date(text.to_string())
-        })
+        };
+        // A pattern is only useful if what it writes can be read back: `%Y` alone, or `%%Y`, cannot.
+        let sample =
+            DateTime::parse_from_rfc3339("2026-03-04T05:06:07+01:00").expect("valid sample");
+        let written = sample.format(text).to_string();
+        let zone = Zone::Fixed(FixedOffset::east_opt(3600).expect("valid offset"));
+        if parse_time(&written, &format, Some(&zone)).is_err() {
+            return Err(format!(
+                "{text:?} cannot be read back (a time written with it, {written:?}, does not parse): it needs a full date"
+            ));
+        }
+        Ok(format)
     }
 
     /// Whether values carry no zone of their own, so the source must name one.
@@ -318,6 +340,10 @@ mod tests {
         assert!(TimeFormat::parse("%d.%m.%Y %H:%M").unwrap().is_naive());
         assert!(!TimeFormat::parse("%Y-%m-%dT%H:%M:%S%z").unwrap().is_naive());
         assert!(TimeFormat::parse("%H:%M").is_err());
+        assert!(TimeFormat::parse("%Y").is_err());
+        assert!(TimeFormat::parse("%%Y-%m-%d").is_err());
+        assert!(TimeFormat::parse("%Y-%m-%d %H:%M %Z").is_err());
+        assert_eq!(Zone::parse("+00:99"), None);
         assert!(TimeFormat::parse("%Y-%Q").is_err());
         assert_eq!(
             Zone::parse("-05:30"),

@@ -1,0 +1,201 @@
+//! CSV (any single-byte delimiter): rows to records, with the line numbers a text editor shows.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+use std::rc::Rc;
+
+use anyhow::{Context, Result, anyhow, bail};
+
+use super::{FileStats, Loaded, RowBuilder, Text, skip_bom};
+use crate::config::SourcePlan;
+use crate::model::Origin;
+
+/// The header of a CSV file (names trimmed), for checking a config's columns before the run.
+/// `shown` is the path as outputs show it.
+pub fn read_csv_header(path: &Path, shown: &str, delimiter: u8) -> Result<Vec<String>> {
+    let file = File::open(path).with_context(|| format!("cannot open {shown}"))?;
+    let mut reader = BufReader::new(file);
+    skip_bom(&mut reader)?;
+    let mut csv = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .flexible(true)
+        .from_reader(reader);
+    let header = csv
+        .byte_headers()
+        .with_context(|| format!("cannot read the header of {shown}"))?;
+    if header.is_empty() {
+        bail!("{shown}: the file is empty (no header line)");
+    }
+    Ok(header
+        .iter()
+        .map(|h| String::from_utf8_lossy(h).trim().to_string())
+        .collect())
+}
+
+/// Byte offsets of line ends and quotes seen so far, shared between the reader that sees the bytes
+/// and the loop that asks for line numbers.
+#[derive(Default)]
+struct Marks {
+    /// (offset, byte) for every `\n`, `\r` and `"` not yet behind the current record.
+    queue: VecDeque<(u64, u8)>,
+    /// Bytes read so far.
+    offset: u64,
+}
+
+/// Passes bytes through to the csv reader, noting where the line ends and quotes are.
+struct Tracker<R> {
+    inner: R,
+    marks: Rc<RefCell<Marks>>,
+}
+
+impl<R: Read> Read for Tracker<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let mut m = self.marks.borrow_mut();
+        let base = m.offset;
+        let found =
+            memchr::memchr3_iter(b'\n', b'\r', b'"', &buf[..n]).map(|i| (base + i as u64, buf[i]));
+        m.queue.extend(found);
+        m.offset += n as u64;
+        Ok(n)
+    }
+}
+
+/// Turns record start offsets (increasing) into editor line numbers. The csv crate's own line count
+/// slips on CRLF files (rust-csv issue 395) and its record positions include skipped blank lines,
+/// so we count line ends ourselves: `\n`, `\r\n`, and a lone `\r`, as editors do.
+struct Lines {
+    marks: Rc<RefCell<Marks>>,
+    breaks: u64,
+}
+
+impl Lines {
+    fn count(&mut self, q: &mut VecDeque<(u64, u8)>, at: u64, byte: u8) {
+        let crlf = byte == b'\r' && q.front() == Some(&(at + 1, b'\n'));
+        if byte == b'\n' || (byte == b'\r' && !crlf) {
+            self.breaks += 1;
+        }
+    }
+
+    /// The line of the record the csv reader reports as starting at byte `start`.
+    fn line_of(&mut self, start: u64) -> u64 {
+        let marks = Rc::clone(&self.marks);
+        let q = &mut marks.borrow_mut().queue;
+        while let Some(&(at, byte)) = q.front().filter(|(at, _)| *at < start) {
+            q.pop_front();
+            self.count(q, at, byte);
+        }
+        // The reported start may sit on line ends the reader skipped (blank lines, or the `\n` of
+        // the previous record's CRLF): the record really starts after them.
+        let mut p = start;
+        while let Some(&(at, byte)) = q.front().filter(|(at, b)| *at == p && *b != b'"') {
+            q.pop_front();
+            self.count(q, at, byte);
+            p += 1;
+        }
+        self.breaks + 1
+    }
+
+    /// After the last record (starting at `start`): whether it holds an odd number of quotes and
+    /// spans lines, i.e. a quoted field opened and never closed, swallowing the rest of the file.
+    fn unterminated(&self, start: u64) -> Option<u64> {
+        let m = self.marks.borrow();
+        let quotes = m
+            .queue
+            .iter()
+            .filter(|(at, b)| *at >= start && *b == b'"')
+            .count();
+        // Line ends inside the record, not counting the file's final `\n` or `\r\n`.
+        let inner = m
+            .queue
+            .iter()
+            .filter(|(at, b)| *at >= start && *b == b'\n' && *at + 2 < m.offset)
+            .count();
+        (quotes % 2 == 1 && inner > 0).then_some(inner as u64)
+    }
+}
+
+pub(super) fn load<R: BufRead>(source: &SourcePlan, file: u32, mut reader: R) -> Result<Loaded> {
+    skip_bom(&mut reader)?;
+    let marks = Rc::new(RefCell::new(Marks::default()));
+    let mut lines = Lines {
+        marks: Rc::clone(&marks),
+        breaks: 0,
+    };
+    let tracked = Tracker {
+        inner: reader,
+        marks,
+    };
+    let mut csv = csv::ReaderBuilder::new()
+        .delimiter(source.delimiter)
+        .flexible(true)
+        .from_reader(tracked);
+    let header: Vec<String> = csv
+        .byte_headers()?
+        .iter()
+        .map(|h| String::from_utf8_lossy(h).trim().to_string())
+        .collect();
+    // Column of each slot in this file's header (checked to exist before the run).
+    let columns: Vec<Option<usize>> = source
+        .slots
+        .iter()
+        .map(|f| header.iter().position(|h| *h == f.name))
+        .collect();
+    let mut out = Loaded {
+        files: vec![FileStats::default()],
+        ..Default::default()
+    };
+    let mut row = csv::ByteRecord::new();
+    let mut last_start = None;
+    while csv.read_byte_record(&mut row).map_err(|e| anyhow!(e))? {
+        let start = row.position().map_or(0, |p| p.byte());
+        let line = lines.line_of(start);
+        last_start = Some((start, line));
+        let stats = &mut out.files[0];
+        stats.rows += 1;
+        let mut b = RowBuilder {
+            source,
+            origin: Origin { file, line },
+            rejects: Vec::new(),
+        };
+        if row.len() != header.len() {
+            let sep = (source.delimiter as char).to_string();
+            let raw: Vec<String> = row
+                .iter()
+                .map(|f| String::from_utf8_lossy(f).into_owned())
+                .collect();
+            b.reject(
+                "",
+                format!("expected {} fields, found {}", header.len(), row.len()),
+                &raw.join(&sep),
+            );
+        } else {
+            let get = |f: &crate::config::FieldRef| -> Result<Option<Text>, String> {
+                let i = columns[f.slot]
+                    .ok_or_else(|| format!("column {:?} is not in this file's header", f.name))?;
+                std::str::from_utf8(&row[i])
+                    .map(|s| Some(Text::plain(s)))
+                    .map_err(|_| format!("not valid UTF-8: {:?}", String::from_utf8_lossy(&row[i])))
+            };
+            if let Some(rec) = b.build(get) {
+                out.records.push(rec);
+            }
+        }
+        if !b.rejects.is_empty() {
+            stats.rejected += 1;
+            out.rejects.extend(b.rejects);
+        }
+    }
+    if let Some((start, line)) = last_start
+        && let Some(swallowed) = lines.unterminated(start)
+    {
+        bail!(
+            "line {line}: a quoted field opens and never closes, so the {swallowed} line(s) after it would be read as \
+             part of one field; fix the quote (no row of this file was used)"
+        );
+    }
+    Ok(out)
+}
