@@ -118,7 +118,12 @@ impl Lines {
     }
 }
 
-pub(super) fn load<R: BufRead>(source: &SourcePlan, file: u32, mut reader: R) -> Result<Loaded> {
+pub(super) fn load<R: BufRead>(
+    source: &SourcePlan,
+    file: u32,
+    mut reader: R,
+    estimate: usize,
+) -> Result<Loaded> {
     skip_bom(&mut reader)?;
     let marks = Rc::new(RefCell::new(Marks::default()));
     let mut lines = Lines {
@@ -146,6 +151,7 @@ pub(super) fn load<R: BufRead>(source: &SourcePlan, file: u32, mut reader: R) ->
         .collect();
     let mut out = Loaded {
         files: vec![FileStats::default()],
+        records: Vec::with_capacity(estimate),
         ..Default::default()
     };
     let mut row = csv::ByteRecord::new();

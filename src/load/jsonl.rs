@@ -163,11 +163,17 @@ impl<'de> DeserializeSeed<'de> for ScalarSeed<'_> {
 
 use serde::Deserialize as _;
 
-pub(super) fn load<R: BufRead>(source: &SourcePlan, file: u32, mut reader: R) -> Result<Loaded> {
+pub(super) fn load<R: BufRead>(
+    source: &SourcePlan,
+    file: u32,
+    mut reader: R,
+    estimate: usize,
+) -> Result<Loaded> {
     skip_bom(&mut reader)?;
     let tree = Node::build(&source.slots);
     let mut out = Loaded {
         files: vec![FileStats::default()],
+        records: Vec::with_capacity(estimate),
         ..Default::default()
     };
     let mut present = vec![0u64; source.slots.len()];
