@@ -11,6 +11,7 @@ pub mod load;
 pub mod matching;
 pub mod model;
 pub mod normalize;
+pub mod publish;
 pub mod repair;
 pub mod report;
 
@@ -26,6 +27,7 @@ use crate::report::{ExitStatus, Report};
 /// Returns the exit status; `Err` means the run could not be carried out (exit 2).
 pub fn run(args: &cli::RunArgs) -> Result<ExitStatus> {
     let plan = config::load_plan(&args.config)?;
+    let lock = publish::OutputLock::acquire(&args.out)?;
     let loaded = load::load_all(&plan.sources)?;
     let grouped = loaded
         .par_iter()
@@ -89,7 +91,7 @@ pub fn run(args: &cli::RunArgs) -> Result<ExitStatus> {
         status,
         incomplete,
     };
-    report::write_outputs(&report, &args.out)?;
+    report::write_outputs(&report, &lock)?;
     if !args.quiet {
         let text = report::terminal_table(&report, &args.out);
         // A closed pipe (`recon run ... | head`) is not an error: the outputs are already written.

@@ -3,18 +3,19 @@
 //! inputs give the same bytes whatever the thread count.
 
 use std::collections::BTreeMap;
-use std::fs::{self, File};
-use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::io::Write;
+use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 
 use crate::classify::{Break, CheckResult, Side};
-use crate::config::RunPlan;
+use crate::config::{RunPlan, hex};
 use crate::load::Loaded;
 use crate::model::{Action, BreakKind, Record};
 use crate::normalize::currency::Currency;
+use crate::publish::OutputLock;
 use crate::repair::{Plan, RecordRef, exposure};
 
 /// How a run ended, as the process exit code a cron job or CI acts on.
@@ -253,23 +254,26 @@ fn write_breaks(r: &Report, w: impl Write) -> Result<()> {
         let (from_amounts, from_currencies) = amounts_text(r, &from);
         let (to_amounts, to_currencies) = amounts_text(r, &to);
         let repair = &r.repairs.repairs[r.repairs.of_break[i]];
-        csv.write_record([
-            r.plan.checks[b.check].name.as_str(),
-            b.kind.name(),
-            b.key.as_deref().unwrap_or(""),
-            r.system(b),
-            &b.fields.join(";"),
-            &exp.map(|(c, v)| money(c, v)).unwrap_or_default(),
-            &exp.map(|(c, _)| c.code().to_string()).unwrap_or_default(),
-            &from_amounts,
-            &from_currencies,
-            &to_amounts,
-            &to_currencies,
-            &evidence_text(r, &from),
-            &evidence_text(r, &to),
-            &repair.id,
-            repair.action.name(),
-        ])?;
+        write_cells(
+            &mut csv,
+            &[
+                r.plan.checks[b.check].name.as_str(),
+                b.kind.name(),
+                b.key.as_deref().unwrap_or(""),
+                r.system(b),
+                &b.fields.join(";"),
+                &exp.map(|(c, v)| money(c, v)).unwrap_or_default(),
+                &exp.map(|(c, _)| c.code().to_string()).unwrap_or_default(),
+                &from_amounts,
+                &from_currencies,
+                &to_amounts,
+                &to_currencies,
+                &evidence_text(r, &from),
+                &evidence_text(r, &to),
+                &repair.id,
+                repair.action.name(),
+            ],
+        )?;
     }
     csv.flush()?;
     Ok(())
@@ -302,74 +306,109 @@ fn write_repairs(r: &Report, mut w: impl Write) -> Result<()> {
     Ok(())
 }
 
+/// A cell a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, tab or CR first) gets a leading
+/// `'`, unless it is a plain number or a `;`-list of them (`-12.50`, `1.00;-2.00`), which is safe.
+fn neutralise(cell: &str) -> std::borrow::Cow<'_, str> {
+    let plain_number = |t: &str| {
+        let digits = t.strip_prefix(['-', '+']).unwrap_or(t);
+        let (int, frac) = digits.split_once('.').unwrap_or((digits, "0"));
+        !int.is_empty()
+            && !frac.is_empty()
+            && (int.bytes().chain(frac.bytes())).all(|b| b.is_ascii_digit())
+    };
+    let risky = cell.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    if risky && !cell.split(';').all(plain_number) {
+        format!("'{cell}").into()
+    } else {
+        cell.into()
+    }
+}
+
+/// Writes one CSV row of text cells, each neutralised for spreadsheets.
+fn write_cells<W: Write, S: AsRef<str>>(csv: &mut csv::Writer<W>, cells: &[S]) -> Result<()> {
+    csv.write_record(cells.iter().map(|c| neutralise(c.as_ref()).into_owned()))?;
+    Ok(())
+}
+
 fn write_rejects(r: &Report, w: impl Write) -> Result<()> {
     let mut csv = csv::Writer::from_writer(w);
     csv.write_record(["source", "file", "line", "field", "reason", "raw"])?;
     for (s, l) in r.plan.sources.iter().zip(r.loaded) {
         for x in &l.rejects {
             let file = &s.files[x.origin.file as usize].display;
-            csv.write_record([
-                &s.name,
-                file,
-                &x.origin.line.to_string(),
-                &x.field,
-                &x.reason,
-                &x.raw,
-            ])?;
+            let line = x.origin.line.to_string();
+            write_cells(
+                &mut csv,
+                &[&s.name, file, &line, &x.field, &x.reason, &x.raw],
+            )?;
         }
     }
     csv.flush()?;
     Ok(())
 }
 
-/// Writes all outputs into `out`: each to `.NAME.tmp`, synced, then all renamed. A killed run leaves
-/// at worst stray `.tmp` files, never a half-written output under its real name.
-pub fn write_outputs(r: &Report, out: &Path) -> Result<()> {
-    fs::create_dir_all(out)
-        .with_context(|| format!("cannot create output folder {}", out.display()))?;
-    let summary = serde_json::to_string_pretty(&summary_json(r))? + "\n";
-    type Writer<'a> = Box<dyn Fn(&mut dyn Write) -> Result<()> + 'a>;
-    let outputs: [(&str, Writer); 4] = [
-        (
-            "summary.json",
-            Box::new(|w| Ok(w.write_all(summary.as_bytes())?)),
-        ),
-        ("breaks.csv", Box::new(|w| write_breaks(r, w))),
-        ("repairs.jsonl", Box::new(|w| write_repairs(r, w))),
-        ("rejects.csv", Box::new(|w| write_rejects(r, w))),
-    ];
-    let mut staged: Vec<(PathBuf, PathBuf)> = Vec::new();
-    let result = (|| -> Result<()> {
-        for (name, write) in &outputs {
-            let tmp = out.join(format!(".{name}.tmp"));
-            staged.push((tmp.clone(), out.join(name)));
-            let file =
-                File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
-            let mut w = BufWriter::new(file);
-            write(&mut w).with_context(|| format!("writing {}", tmp.display()))?;
-            let file = w.into_inner().map_err(|e| e.into_error())?;
-            file.sync_all()?;
-        }
-        // summary.json goes last: whoever reads it sees the other files of the same run.
-        staged.rotate_left(1);
-        for (tmp, dest) in &staged {
-            fs::rename(tmp, dest).with_context(|| {
-                format!("cannot rename {} to {}", tmp.display(), dest.display())
+/// Counts and hashes the bytes written through it, for the integrity block of summary.json.
+struct Hashing<'w> {
+    inner: &'w mut dyn Write,
+    hash: Sha256,
+    bytes: u64,
+}
+
+impl Write for Hashing<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hash.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Writes one output file's bytes.
+type OutputWriter<'a> = dyn Fn(&mut dyn Write) -> Result<()> + 'a;
+
+/// Writes the four outputs through the output lock: the three data files first, each hashed, then
+/// summary.json, which names their sizes and SHA-256 so that a reader can check the set is whole.
+pub fn write_outputs(r: &Report, lock: &OutputLock) -> Result<()> {
+    lock.publish(|stage| {
+        let mut digests = serde_json::Map::new();
+        let writers: [(&str, &OutputWriter); 3] = [
+            ("breaks.csv", &|w| write_breaks(r, w)),
+            ("repairs.jsonl", &|w| write_repairs(r, w)),
+            ("rejects.csv", &|w| write_rejects(r, w)),
+        ];
+        for (name, write) in writers {
+            stage.write(name, |w| {
+                let mut h = Hashing {
+                    inner: w,
+                    hash: Sha256::new(),
+                    bytes: 0,
+                };
+                write(&mut h)?;
+                let digest = json!({"bytes": h.bytes, "sha256": hex(&h.hash.finalize())});
+                digests.insert(name.to_string(), digest);
+                Ok(())
             })?;
         }
-        Ok(())
-    })();
-    if result.is_err() {
-        for (tmp, _) in &staged {
-            let _ = fs::remove_file(tmp);
-        }
-    }
-    result
+        let mut summary = summary_json(r);
+        summary["outputs"] = Value::Object(digests);
+        let text = serde_json::to_string_pretty(&summary)? + "\n";
+        stage.write("summary.json", |w| Ok(w.write_all(text.as_bytes())?))
+    })
 }
 
 /// The operator's summary: sources, then per check the match rate and every break kind found.
 pub fn terminal_table(r: &Report, out_dir: &Path) -> String {
     let mut s = String::new();
+    // An incomplete run says so first: nobody should read its figures as the night's truth.
+    for why in &r.incomplete {
+        s.push_str(&format!("INCOMPLETE: {why}\n"));
+    }
+    if !r.incomplete.is_empty() {
+        s.push('\n');
+    }
     let name_w = r
         .plan
         .sources
@@ -424,9 +463,6 @@ pub fn terminal_table(r: &Report, out_dir: &Path) -> String {
         count(Action::Adjust),
         count(Action::Investigate)
     ));
-    for why in &r.incomplete {
-        s.push_str(&format!("INCOMPLETE: {why}\n"));
-    }
     s.push_str(&format!(
         "result: {} (exit {}); outputs in {}\n",
         r.status.name(),
@@ -434,4 +470,32 @@ pub fn terminal_table(r: &Report, out_dir: &Path) -> String {
         out_dir.display()
     ));
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::neutralise;
+
+    #[test]
+    fn spreadsheet_formulas_are_neutralised() {
+        let cases = [
+            ("=HYPERLINK(\"x\")", "'=HYPERLINK(\"x\")"),
+            ("+1+2", "'+1+2"),
+            ("-2+3", "'-2+3"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\tcmd", "'\tcmd"),
+            ("\rcmd", "'\rcmd"),
+            ("-12.50", "-12.50"),
+            ("+3", "+3"),
+            ("-1.00;-2.00", "-1.00;-2.00"),
+            ("-1.00;=2", "'-1.00;=2"),
+            ("-", "'-"),
+            ("-.5", "'-.5"),
+            ("ORD-1", "ORD-1"),
+            ("", ""),
+        ];
+        for (cell, want) in cases {
+            assert_eq!(neutralise(cell), want, "{cell:?}");
+        }
+    }
 }

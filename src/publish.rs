@@ -1,0 +1,169 @@
+//! Publishing outputs: the one place that writes into `--out`, so that a reader only ever sees a
+//! complete set of files from one run.
+//!
+//! All files are written into a staging folder beside `--out`, synced, then swapped with `--out` in
+//! one `renameat2(RENAME_EXCHANGE)`: a run killed at any moment leaves the previous complete set or
+//! the new complete set, never a mix. A lock file beside `--out` (an advisory `flock`, released by
+//! the kernel when the process dies) refuses a second run into the same folder.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+
+/// The files recon writes; `--out` may hold nothing else, since publishing replaces the folder.
+pub const OUTPUT_NAMES: [&str; 4] = ["breaks.csv", "rejects.csv", "repairs.jsonl", "summary.json"];
+
+/// Exclusive use of one output folder for the life of this value.
+pub struct OutputLock {
+    out: PathBuf,
+    parent: PathBuf,
+    name: String,
+    _lock: File,
+}
+
+impl OutputLock {
+    /// Takes the lock for `out`, or explains who holds it. Also clears staging folders left by runs
+    /// that were killed (safe: whoever made them no longer holds the lock).
+    pub fn acquire(out: &Path) -> Result<OutputLock> {
+        let name = out
+            .file_name()
+            .and_then(|n| n.to_str())
+            .filter(|n| *n != "." && *n != "..")
+            .with_context(|| {
+                format!(
+                    "--out {}: give a folder name, not a root or `..`",
+                    out.display()
+                )
+            })?
+            .to_string();
+        let parent = match out.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        fs::create_dir_all(&parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+        let lock_path = parent.join(format!(".{name}.recon.lock"));
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .with_context(|| format!("cannot create the lock file {}", lock_path.display()))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => bail!(
+                "another recon run is writing into {} (it holds {}); wait for it to finish or choose another --out",
+                out.display(),
+                lock_path.display()
+            ),
+            Err(fs::TryLockError::Error(e)) => {
+                return Err(e).with_context(|| format!("cannot lock {}", lock_path.display()));
+            }
+        }
+        let me = OutputLock {
+            out: out.to_path_buf(),
+            parent,
+            name,
+            _lock: lock,
+        };
+        for entry in fs::read_dir(&me.parent)?.flatten() {
+            let n = entry.file_name();
+            if n.to_str()
+                .is_some_and(|n| n.starts_with(&me.staging_prefix()))
+            {
+                let _ = fs::remove_dir_all(entry.path());
+            }
+        }
+        Ok(me)
+    }
+
+    fn staging_prefix(&self) -> String {
+        format!(".{}.recon-new-", self.name)
+    }
+
+    /// Lets `fill` write the outputs into a staging folder, then swaps it in as `--out`.
+    pub fn publish(&self, fill: impl FnOnce(&Stage) -> Result<()>) -> Result<()> {
+        if let Ok(meta) = fs::symlink_metadata(&self.out) {
+            if !meta.is_dir() {
+                bail!("--out {} exists and is not a folder", self.out.display());
+            }
+            let foreign: Vec<String> = fs::read_dir(&self.out)?
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| !OUTPUT_NAMES.contains(&n.as_str()))
+                .collect();
+            if !foreign.is_empty() {
+                bail!(
+                    "--out {} holds files recon did not write ({}); recon replaces the whole folder, so give it one of its own",
+                    self.out.display(),
+                    foreign.join(", ")
+                );
+            }
+        }
+        let stage = self
+            .parent
+            .join(format!("{}{}", self.staging_prefix(), std::process::id()));
+        let _ = fs::remove_dir_all(&stage);
+        fs::create_dir(&stage).with_context(|| format!("cannot create {}", stage.display()))?;
+        let result = fill(&Stage { dir: &stage }).and_then(|()| self.swap_in(&stage));
+        // After a swap, `stage` holds the previous outputs; after a failure, the partial new ones.
+        let _ = fs::remove_dir_all(&stage);
+        result
+    }
+
+    fn swap_in(&self, stage: &Path) -> Result<()> {
+        File::open(stage)?.sync_all()?;
+        if fs::symlink_metadata(&self.out).is_ok() {
+            exchange(stage, &self.out)?;
+        } else {
+            fs::rename(stage, &self.out).with_context(|| {
+                format!("cannot move {} to {}", stage.display(), self.out.display())
+            })?;
+        }
+        File::open(&self.parent)?.sync_all()?;
+        Ok(())
+    }
+}
+
+/// The staging folder of one publication.
+pub struct Stage<'a> {
+    dir: &'a Path,
+}
+
+impl Stage<'_> {
+    /// Creates `name` in the staging folder, lets `write` fill it (buffered), and syncs it to disk.
+    pub fn write(
+        &self,
+        name: &str,
+        write: impl FnOnce(&mut dyn Write) -> Result<()>,
+    ) -> Result<()> {
+        let path = self.dir.join(name);
+        let file =
+            File::create(&path).with_context(|| format!("cannot write {}", path.display()))?;
+        let mut w = BufWriter::with_capacity(1 << 20, file);
+        write(&mut w).with_context(|| format!("writing {name}"))?;
+        w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        Ok(())
+    }
+}
+
+/// Swaps two paths atomically. Where the file system cannot (RENAME_EXCHANGE is refused), moves the
+/// old folder aside first: `--out` is then briefly absent, but still never a mix of two runs.
+fn exchange(new: &Path, out: &Path) -> Result<()> {
+    use rustix::fs::{CWD, RenameFlags, renameat_with};
+    match renameat_with(CWD, new, CWD, out, RenameFlags::EXCHANGE) {
+        Ok(()) => Ok(()),
+        Err(e) if e == rustix::io::Errno::INVAL || e == rustix::io::Errno::NOSYS => {
+            let aside = new.with_extension("old");
+            fs::rename(out, &aside)?;
+            fs::rename(new, out)?;
+            fs::rename(&aside, new)?;
+            Ok(())
+        }
+        Err(e) => {
+            Err(e).with_context(|| format!("cannot swap {} into {}", new.display(), out.display()))
+        }
+    }
+}
