@@ -38,6 +38,8 @@ pub struct CheckResult {
     pub keys: u64,
     /// Keys with no finding at all.
     pub matched: u64,
+    /// Keys present on both sides, whatever their findings.
+    pub paired: u64,
     /// Amount of the matched keys, by currency (from the `from` side).
     pub matched_amounts: Vec<(crate::normalize::currency::Currency, i128)>,
     pub breaks: Vec<Break>,
@@ -55,6 +57,7 @@ pub fn classify(
     let mut matched_amounts = std::collections::BTreeMap::new();
     joined.for_each(|key, f, t| {
         out.keys += 1;
+        out.paired += u64::from(!f.is_empty() && !t.is_empty());
         let before = out.breaks.len();
         let mut add = |kind, side, from: &[u32], to: &[u32], fields: Vec<String>| {
             out.breaks.push(Break {

@@ -42,6 +42,11 @@ struct RawSource {
     format: Format,
     path: String,
     max_rejects: Option<toml::Value>,
+    #[serde(default)]
+    read_only: bool,
+    #[serde(default)]
+    allow_empty: bool,
+    encoding: Option<String>,
     delimiter: Option<String>,
     decimal: Option<String>,
     thousands: Option<String>,
@@ -226,6 +231,12 @@ pub struct SourcePlan {
     pub max_rejects: MaxRejects,
     /// The distinct fields the source reads, each once, in slot order.
     pub slots: Vec<FieldRef>,
+    /// A system recon must not post to (a bank statement): its repairs become `investigate`.
+    pub read_only: bool,
+    /// Whether having no rows at all is normal for this source (otherwise the run is incomplete).
+    pub allow_empty: bool,
+    /// The text encoding of the files; `None` is UTF-8.
+    pub encoding: Option<&'static encoding_rs::Encoding>,
 }
 
 impl SourcePlan {
@@ -267,7 +278,7 @@ impl SourcePlan {
     }
 
     /// Every field the source maps, with the config key that maps it (for header checks).
-    fn fields(&self) -> Vec<(String, &FieldRef)> {
+    pub fn fields(&self) -> Vec<(String, &FieldRef)> {
         let mut out = vec![("key.column".to_string(), &self.key)];
         match &self.amount {
             Some(AmountSpec::Column(f)) => out.push(("amount.column".into(), f)),
@@ -416,7 +427,7 @@ fn resolve(raw: RawConfig, base: &Path) -> Result<RunPlan> {
         if !names.insert(s.name.clone()) {
             bail!("{at}.name: a source named {:?} is defined twice", s.name);
         }
-        sources.push(resolve_source(s, &at, base)?);
+        sources.push(resolve_source(s, &at, Some(base))?);
     }
     let mut check_names = HashSet::new();
     let mut checks = Vec::new();
@@ -479,7 +490,8 @@ fn field(name: &str, format: Format, at: &str) -> Result<FieldRef> {
     })
 }
 
-fn resolve_source(s: RawSource, at: &str, base: &Path) -> Result<SourcePlan> {
+/// Resolves one source; `base` is the config folder, or `None` to skip finding its files.
+fn resolve_source(s: RawSource, at: &str, base: Option<&Path>) -> Result<SourcePlan> {
     let fmt = s.format;
     if fmt == Format::Jsonl && s.delimiter.is_some() {
         bail!("{at}.delimiter: applies only to csv sources");
@@ -613,10 +625,25 @@ fn resolve_source(s: RawSource, at: &str, base: &Path) -> Result<SourcePlan> {
     let max_rejects = match &s.max_rejects {
         None => MaxRejects::Count(0),
         Some(v) => parse_max_rejects(v).ok_or_else(|| {
-            anyhow!("{at}.max_rejects: expected a count (5) or a percentage (\"0.5%\"), found {v}")
+            anyhow!("{at}.max_rejects: expected a count (5) or a percentage up to 100% (\"0.5%\"), found {v}")
         })?,
     };
-    let files = find_files(&s.path, base).map_err(|e| anyhow!("{at}.path ({:?}): {e}", s.name))?;
+    let encoding = match s.encoding.as_deref() {
+        None => None,
+        Some(label) => match encoding_rs::Encoding::for_label(label.trim().as_bytes()) {
+            Some(e) if e == encoding_rs::UTF_8 => None,
+            Some(e) => Some(e),
+            None => bail!(
+                "{at}.encoding: {label:?} is not a known encoding (e.g. utf-8, windows-1252, iso-8859-15)"
+            ),
+        },
+    };
+    let files = match base {
+        Some(base) => {
+            find_files(&s.path, base).map_err(|e| anyhow!("{at}.path ({:?}): {e}", s.name))?
+        }
+        None => Vec::new(),
+    };
     let mut plan = SourcePlan {
         name: s.name,
         format: fmt,
@@ -637,6 +664,9 @@ fn resolve_source(s: RawSource, at: &str, base: &Path) -> Result<SourcePlan> {
         extra,
         max_rejects,
         slots: Vec::new(),
+        read_only: s.read_only,
+        allow_empty: s.allow_empty,
+        encoding,
     };
     plan.assign_slots();
     if fmt == Format::Jsonl {
@@ -664,6 +694,16 @@ fn check_paths_nest(slots: &[FieldRef]) -> Result<()> {
 
 /// Expands a source's glob relative to the config folder, sorted so the run does not depend on the
 /// order a file system lists them in.
+/// Resolves the first `[[source]]` of a config text without looking for its files: for fuzzing and
+/// tests of the loaders, which feed it bytes directly.
+pub fn source_without_files(text: &str) -> Result<SourcePlan> {
+    let raw = parse_raw(text)?;
+    let s = raw.sources.into_iter().next().context("no [[source]]")?;
+    let mut plan = resolve_source(s, "source[0]", None)?;
+    plan.files.clear();
+    Ok(plan)
+}
+
 fn find_files(pattern: &str, base: &Path) -> Result<Vec<InputFile>> {
     let full = base.join(pattern);
     let full_text = full
@@ -865,7 +905,10 @@ fn check_headers(plan: &RunPlan) -> Result<()> {
             continue;
         }
         for file in &s.files {
-            let header = read_csv_header(&file.path, &file.display, s.delimiter)?;
+            let Some(header) = read_csv_header(&file.path, &file.display, s.delimiter, s.encoding)?
+            else {
+                continue;
+            };
             for (key, f) in s.fields() {
                 let count = header.iter().filter(|h| **h == f.name).count();
                 if count == 0 {

@@ -60,21 +60,25 @@ pub fn run(args: &cli::RunArgs) -> Result<ExitStatus> {
     });
     let repairs = repair::plan(&plan, &loaded, &breaks);
 
-    let incomplete: Vec<String> = plan
-        .sources
-        .iter()
-        .zip(&loaded)
-        .filter(|(s, l)| !s.max_rejects.allows(l.rejected(), l.rows()))
-        .map(|(s, l)| {
-            format!(
+    let mut incomplete = Vec::new();
+    for (s, l) in plan.sources.iter().zip(&loaded) {
+        if !s.max_rejects.allows(l.rejected(), l.rows()) {
+            incomplete.push(format!(
                 "source {:?} rejected {} of {} rows, more than its max_rejects ({}); see rejects.csv",
                 s.name,
                 l.rejected(),
                 l.rows(),
                 s.max_rejects.describe()
-            )
-        })
-        .collect();
+            ));
+        }
+        if l.rows() == 0 && !s.allow_empty {
+            incomplete.push(format!(
+                "source {:?} has no rows at all: a failed export looks like this (set allow_empty = true if it is normal)",
+                s.name
+            ));
+        }
+    }
+    let warnings = report::warnings(&plan, &loaded, &results);
     let status = if !incomplete.is_empty() {
         ExitStatus::Untrusted
     } else if breaks.is_empty() {
@@ -90,8 +94,16 @@ pub fn run(args: &cli::RunArgs) -> Result<ExitStatus> {
         repairs: &repairs,
         status,
         incomplete,
+        warnings,
     };
     report::write_outputs(&report, &lock)?;
+    // Whatever stdout shows (or not, with --quiet), why a run is untrusted goes to stderr.
+    for why in &report.incomplete {
+        eprintln!("incomplete: {why}");
+    }
+    for w in &report.warnings {
+        eprintln!("warning: {w}");
+    }
     if !args.quiet {
         let text = report::terminal_table(&report, &args.out);
         // A closed pipe (`recon run ... | head`) is not an error: the outputs are already written.

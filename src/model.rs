@@ -54,27 +54,27 @@ pub enum BreakKind {
     ///
     /// Why it matters: the receiving system never applied an event the system of record has: money
     /// captured but never posted, or posted but never paid out.
-    /// Example: order ORD-1007 paid 25.00 EUR, no payment-provider record with that key.
+    /// Example: order ORD-9001 paid 25.00 EUR, no payment-provider record with that key.
     /// Repair: `replay` the `from` record into `to` (safe when `to` de-duplicates by key).
     Missing,
     /// In `to`, with no `from` record: an orphan posting.
     ///
     /// Why it matters: money moved that the system of record knows nothing about: a test payment, a
     /// posting under a mistyped key, or a lost event upstream.
-    /// Example: bank line for SHOP/ORD-9001 and no ledger entry ORD-9001.
+    /// Example: bank line for SHOP/ORD-9002 and no ledger entry ORD-9002.
     /// Repair: `investigate`: a person decides whether to book it upstream or reverse it.
     Unexpected,
     /// The key appears more than once in one source with the same payload: a replayed delivery that was
     /// not de-duplicated.
     ///
     /// Why it matters: the amount was applied twice (or more).
-    /// Example: two ledger postings of 12.50 EUR under ORD-1003.
+    /// Example: two ledger postings of 12.50 EUR under ORD-9003.
     /// Repair: `reverse` the extra postings, keeping the earliest.
     Duplicate,
     /// The key appears more than once in one source with different payloads: idempotency was violated.
     ///
     /// Why it matters: no record can be trusted as the truth for that key.
-    /// Example: two payment-provider rows for ORD-1011, one for 30.00 and one for 3.00.
+    /// Example: two payment-provider rows for ORD-9004, one for 30.00 and one for 3.00.
     /// Repair: `investigate`.
     ConflictingDuplicate,
     /// One record on each side, the amounts differ beyond the check's tolerance and nothing else differs.
@@ -144,26 +144,26 @@ impl BreakKind {
             BreakKind::Missing => {
                 "In `from` (the system of record), absent from `to`.\n\
                  Why it matters: the receiving system never applied an event the system of record has.\n\
-                 Example: order ORD-1007 paid 25.00 EUR; no payment-provider record with that key.\n\
+                 Example: order ORD-9001 paid 25.00 EUR; no payment-provider record with that key.\n\
                  Repair: replay the `from` record into `to` (safe when `to` de-duplicates by key)."
             }
             BreakKind::Unexpected => {
                 "In `to`, with no `from` record: an orphan posting.\n\
                  Why it matters: money moved that the system of record knows nothing about.\n\
-                 Example: a bank line for SHOP/ORD-9001 and no ledger entry ORD-9001.\n\
+                 Example: a bank line for SHOP/ORD-9002 and no ledger entry ORD-9002.\n\
                  Repair: investigate; a person decides whether to book it upstream or reverse it."
             }
             BreakKind::Duplicate => {
                 "The key appears more than once in one source with the same payload (amount, currency,\n\
                  status, account, extra fields; times may differ): a replay that was not de-duplicated.\n\
                  Why it matters: the amount was applied more than once.\n\
-                 Example: two ledger postings of 12.50 EUR under ORD-1003.\n\
+                 Example: two ledger postings of 12.50 EUR under ORD-9003.\n\
                  Repair: reverse the extra postings, keeping the earliest (by time, then file and line)."
             }
             BreakKind::ConflictingDuplicate => {
                 "The key appears more than once in one source with different payloads: idempotency violated.\n\
                  Why it matters: no record can be trusted as the truth for that key.\n\
-                 Example: two payment-provider rows for ORD-1011, one for 30.00 and one for 3.00.\n\
+                 Example: two payment-provider rows for ORD-9004, one for 30.00 and one for 3.00.\n\
                  Repair: investigate."
             }
             BreakKind::AmountMismatch => {

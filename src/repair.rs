@@ -33,6 +33,8 @@ pub struct Repair {
     pub keep: Option<RecordRef>,
     /// For mismatches: the fields that differ.
     pub fields: Vec<String>,
+    /// Why the action is not the kind's usual one (a read-only system, a rejected row).
+    pub note: Option<String>,
 }
 
 /// The plan, and for each break (same order as given) the index of its repair.
@@ -86,6 +88,19 @@ pub fn plan(run: &RunPlan, loaded: &[Loaded], breaks: &[Break]) -> Plan {
     let mut repairs: Vec<Repair> = Vec::new();
     let mut of_break = Vec::with_capacity(breaks.len());
     let mut seen: HashMap<(Action, usize, Option<String>, Vec<RecordRef>), usize> = HashMap::new();
+    // Per source, where the first rejected row of each key is.
+    let rejected: Vec<HashMap<&str, crate::model::Origin>> = loaded
+        .iter()
+        .map(|l| {
+            let mut m = HashMap::new();
+            for r in &l.rejects {
+                if let Some(k) = &r.key {
+                    m.entry(k.as_str()).or_insert(r.origin);
+                }
+            }
+            m
+        })
+        .collect();
     for b in breaks {
         let check = &run.checks[b.check];
         let src = |side: Side| {
@@ -97,7 +112,8 @@ pub fn plan(run: &RunPlan, loaded: &[Loaded], breaks: &[Break]) -> Plan {
         };
         let refs =
             |side: Side, idx: &[u32]| idx.iter().map(|&i| (src(side), i)).collect::<Vec<_>>();
-        let action = b.kind.action();
+        let system = src(b.side);
+        let (action, note) = adjusted_action(run, &rejected, b, check.to, system);
         let side_idx: &[u32] = if b.side == Side::From { &b.from } else { &b.to };
         let (evidence, keep) = match b.kind {
             BreakKind::Missing => (refs(Side::From, &b.from[..1]), None),
@@ -111,7 +127,6 @@ pub fn plan(run: &RunPlan, loaded: &[Loaded], breaks: &[Break]) -> Plan {
                 (e, None)
             }
         };
-        let system = src(b.side);
         let identity = (action, system, b.key.clone(), evidence.clone());
         if let Some(&i) = seen.get(&identity) {
             of_break.push(i);
@@ -140,9 +155,46 @@ pub fn plan(run: &RunPlan, loaded: &[Loaded], breaks: &[Break]) -> Plan {
             evidence,
             keep,
             fields: b.fields.clone(),
+            note,
         });
     }
     Plan { repairs, of_break }
+}
+
+/// The kind's usual action, unless acting would be unsafe: a `missing` key whose row in `to` was
+/// rejected (replaying it would post it twice once the row is fixed), or a system the config marks
+/// `read_only` (a bank statement cannot be posted to). Those become `investigate`, with a note.
+fn adjusted_action(
+    run: &RunPlan,
+    rejected: &[HashMap<&str, crate::model::Origin>],
+    b: &Break,
+    to: usize,
+    system: usize,
+) -> (Action, Option<String>) {
+    let action = b.kind.action();
+    if b.kind == BreakKind::Missing
+        && let Some(o) = b.key.as_deref().and_then(|k| rejected[to].get(k))
+    {
+        let source = &run.sources[to];
+        let file = &source
+            .files
+            .get(o.file as usize)
+            .map_or("", |f| f.display.as_str());
+        let note = format!(
+            "{} has a rejected row with this key ({file}:{}, see rejects.csv): fix that row instead of replaying",
+            source.name, o.line
+        );
+        return (Action::Investigate, Some(note));
+    }
+    if run.sources[system].read_only && action != Action::Investigate {
+        let note = format!(
+            "{} is read_only: recon will not {} there; correct the other side or book it by hand",
+            run.sources[system].name,
+            action.name()
+        );
+        return (Action::Investigate, Some(note));
+    }
+    (action, None)
 }
 
 /// A hash of what the instruction is about: check, action, kind, key, system and the evidence's

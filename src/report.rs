@@ -2,7 +2,8 @@
 //! name and renamed into place only once all of them are complete. Everything is sorted, so the same
 //! inputs give the same bytes whatever the thread count.
 
-use std::collections::BTreeMap;
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Write;
 use std::path::Path;
 
@@ -11,7 +12,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::classify::{Break, CheckResult, Side};
-use crate::config::{RunPlan, hex};
+use crate::config::{Field, RunPlan, hex};
 use crate::load::Loaded;
 use crate::model::{Action, BreakKind, Record};
 use crate::normalize::currency::Currency;
@@ -50,6 +51,8 @@ pub struct Report<'a> {
     pub status: ExitStatus,
     /// Why the run is incomplete (sources over their reject limit), empty when it is not.
     pub incomplete: Vec<String>,
+    /// What looks wrong without making the run untrusted (see [`warnings`]).
+    pub warnings: Vec<String>,
 }
 
 impl Report<'_> {
@@ -105,6 +108,61 @@ fn totals_text(totals: &BTreeMap<Currency, i128>) -> String {
         .map(|(c, v)| format!("{} {}", c, money(*c, *v)))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// Data-quality signals an operator should see: a check whose two sides share no key at all (a
+/// key column or clean-up that is wrong makes every record missing and every replay "safe"), and
+/// keys of one source that differ only by case or surrounding spaces.
+pub fn warnings(plan: &RunPlan, loaded: &[Loaded], results: &[CheckResult]) -> Vec<String> {
+    let mut out = Vec::new();
+    for (c, res) in plan.checks.iter().zip(results) {
+        let keyed = |s: usize| loaded[s].records.iter().any(|r| r.key.is_some());
+        if keyed(c.from) && keyed(c.to) && res.paired == 0 {
+            out.push(format!(
+                "check {:?}: no key occurs in both {:?} and {:?}; are the key columns and their clean-up (trim, lowercase, strip_prefix) right?",
+                c.name, plan.sources[c.from].name, plan.sources[c.to].name
+            ));
+        }
+    }
+    for (s, l) in plan.sources.iter().zip(loaded) {
+        // Keys by a hash of their folded form (no string per key), checked exactly on a hit.
+        let mut by_folded: HashMap<u64, &str> = HashMap::with_capacity(l.records.len());
+        let mut clashes = BTreeSet::new();
+        for k in l.records.iter().filter_map(|r| r.key.as_deref()) {
+            match by_folded.entry(folded_hash(k)) {
+                Entry::Occupied(e) => {
+                    let other = *e.get();
+                    if other != k && other.trim().to_lowercase() == k.trim().to_lowercase() {
+                        clashes.insert(if other < k { (other, k) } else { (k, other) });
+                    }
+                }
+                Entry::Vacant(e) => {
+                    e.insert(k);
+                }
+            }
+        }
+        if let Some((a, b)) = clashes.iter().next() {
+            out.push(format!(
+                "source {:?}: {} key(s) differ from another only by case or surrounding spaces (e.g. {a:?} and {b:?}); they are matched as different keys",
+                s.name,
+                clashes.len()
+            ));
+        }
+    }
+    out
+}
+
+/// FNV-1a of a key trimmed and lowercased, without building the folded string for ASCII keys.
+fn folded_hash(key: &str) -> u64 {
+    let t = key.trim();
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut feed = |b: u8| h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+    if t.is_ascii() {
+        t.bytes().for_each(|b| feed(b.to_ascii_lowercase()));
+    } else {
+        t.to_lowercase().bytes().for_each(feed);
+    }
+    h
 }
 
 /// Per break kind of one check: the count, and per currency the net (signed) and gross (absolute)
@@ -199,6 +257,7 @@ pub fn summary_json(r: &Report) -> Value {
         "status": r.status.name(),
         "exit_code": r.status as i32,
         "incomplete_reasons": r.incomplete,
+        "warnings": r.warnings,
         "config_sha256": r.plan.config_sha256,
         "sources": sources,
         "checks": checks,
@@ -237,6 +296,7 @@ fn write_breaks(r: &Report, w: impl Write) -> Result<()> {
         "key",
         "system",
         "fields",
+        "differences",
         "amount",
         "currency",
         "from_amount",
@@ -247,6 +307,7 @@ fn write_breaks(r: &Report, w: impl Write) -> Result<()> {
         "to_evidence",
         "repair_id",
         "repair",
+        "repair_note",
     ])?;
     for (i, b) in r.breaks.iter().enumerate() {
         let (from, to) = (r.side_refs(b, Side::From), r.side_refs(b, Side::To));
@@ -262,6 +323,7 @@ fn write_breaks(r: &Report, w: impl Write) -> Result<()> {
                 b.key.as_deref().unwrap_or(""),
                 r.system(b),
                 &b.fields.join(";"),
+                &differences(r, b),
                 &exp.map(|(c, v)| money(c, v)).unwrap_or_default(),
                 &exp.map(|(c, _)| c.code().to_string()).unwrap_or_default(),
                 &from_amounts,
@@ -272,11 +334,56 @@ fn write_breaks(r: &Report, w: impl Write) -> Result<()> {
                 &evidence_text(r, &to),
                 &repair.id,
                 repair.action.name(),
+                repair.note.as_deref().unwrap_or(""),
             ],
         )?;
     }
     csv.flush()?;
     Ok(())
+}
+
+/// For a mismatch, each differing field with both values: `status: paid -> refunded; account: A -> B`.
+fn differences(r: &Report, b: &Break) -> String {
+    let (Some(&f), Some(&t)) = (b.from.first(), b.to.first()) else {
+        return String::new();
+    };
+    if b.fields.is_empty() {
+        return String::new();
+    }
+    let check = &r.plan.checks[b.check];
+    let (x, y) = (r.record((check.from, f)), r.record((check.to, t)));
+    let text = |v: &Option<String>| v.as_deref().unwrap_or("(none)").to_string();
+    let amount = |rec: &Record| match (rec.amount, rec.currency) {
+        (Some(a), Some(c)) => money(c, a.0 as i128),
+        _ => "(none)".into(),
+    };
+    let currency = |rec: &Record| {
+        rec.currency
+            .map_or("(none)".to_string(), |c| c.code().to_string())
+    };
+    check
+        .compare
+        .iter()
+        .filter(|field| b.fields.iter().any(|n| n == field.name()))
+        .map(|field| {
+            let (a, b) = match field {
+                Field::Amount => (amount(x), amount(y)),
+                Field::Currency => (currency(x), currency(y)),
+                Field::Status => {
+                    let mapped = x.status.as_deref().and_then(|v| check.status_map.get(v));
+                    let from = match mapped {
+                        Some(m) => format!("{} (= {m})", text(&x.status)),
+                        None => text(&x.status),
+                    };
+                    (from, text(&y.status))
+                }
+                Field::Account => (text(&x.account), text(&y.account)),
+                Field::Extra { from, to, .. } => (text(&x.extra[*from]), text(&y.extra[*to])),
+            };
+            format!("{}: {a} -> {b}", field.name())
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 fn write_repairs(r: &Report, mut w: impl Write) -> Result<()> {
@@ -299,6 +406,7 @@ fn write_repairs(r: &Report, mut w: impl Write) -> Result<()> {
             "fields": rep.fields,
             "evidence": rep.evidence.iter().map(|&x| place(x)).collect::<Vec<_>>(),
             "keep": rep.keep.map(place),
+            "note": rep.note,
         });
         serde_json::to_writer(&mut w, &line)?;
         w.write_all(b"\n")?;
@@ -406,7 +514,10 @@ pub fn terminal_table(r: &Report, out_dir: &Path) -> String {
     for why in &r.incomplete {
         s.push_str(&format!("INCOMPLETE: {why}\n"));
     }
-    if !r.incomplete.is_empty() {
+    for w in &r.warnings {
+        s.push_str(&format!("WARNING: {w}\n"));
+    }
+    if !r.incomplete.is_empty() || !r.warnings.is_empty() {
         s.push('\n');
     }
     let name_w = r

@@ -73,11 +73,11 @@ json,b.jsonl,6,,not a JSON object,[1]
     let breaks = fs::read_to_string(dir.path().join("out/breaks.csv")).unwrap();
     assert!(!breaks.contains(",A1,"), "{breaks}");
     assert!(
-        breaks.contains("c,missing,A2,json,,2.00,EUR,2.00,EUR,,,a.csv:3,"),
+        breaks.contains("c,missing,A2,json,,,2.00,EUR,2.00,EUR,,,a.csv:3,"),
         "{breaks}"
     );
     assert!(
-        breaks.contains("c,unexpected,A3,json,,0.10,EUR,,,0.10,EUR,,b.jsonl:5,"),
+        breaks.contains("c,unexpected,A3,json,,,0.10,EUR,,,0.10,EUR,,b.jsonl:5,"),
         "{breaks}"
     );
 }

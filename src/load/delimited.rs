@@ -2,8 +2,7 @@
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
-use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, Read};
 use std::path::Path;
 use std::rc::Rc;
 
@@ -15,10 +14,18 @@ use crate::model::Origin;
 
 /// The header of a CSV file (names trimmed), for checking a config's columns before the run.
 /// `shown` is the path as outputs show it.
-pub fn read_csv_header(path: &Path, shown: &str, delimiter: u8) -> Result<Vec<String>> {
-    let file = File::open(path).with_context(|| format!("cannot open {shown}"))?;
-    let mut reader = BufReader::new(file);
+pub fn read_csv_header(
+    path: &Path,
+    shown: &str,
+    delimiter: u8,
+    encoding: Option<&'static encoding_rs::Encoding>,
+) -> Result<Option<Vec<String>>> {
+    let mut reader = super::open_input(path, shown, encoding)?;
     skip_bom(&mut reader)?;
+    if reader.fill_buf()?.is_empty() {
+        // An empty file has no header and no rows: the source's row count tells.
+        return Ok(None);
+    }
     let mut csv = csv::ReaderBuilder::new()
         .delimiter(delimiter)
         .flexible(true)
@@ -26,13 +33,12 @@ pub fn read_csv_header(path: &Path, shown: &str, delimiter: u8) -> Result<Vec<St
     let header = csv
         .byte_headers()
         .with_context(|| format!("cannot read the header of {shown}"))?;
-    if header.is_empty() {
-        bail!("{shown}: the file is empty (no header line)");
-    }
-    Ok(header
-        .iter()
-        .map(|h| String::from_utf8_lossy(h).trim().to_string())
-        .collect())
+    Ok(Some(
+        header
+            .iter()
+            .map(|h| String::from_utf8_lossy(h).trim().to_string())
+            .collect(),
+    ))
 }
 
 /// Byte offsets of line ends and quotes seen so far, shared between the reader that sees the bytes
@@ -160,14 +166,18 @@ pub(super) fn load<R: BufRead>(
         let start = row.position().map_or(0, |p| p.byte());
         let line = lines.line_of(start);
         last_start = Some((start, line));
-        let stats = &mut out.files[0];
-        stats.rows += 1;
-        let mut b = RowBuilder {
-            source,
-            origin: Origin { file, line },
-            rejects: Vec::new(),
+        out.files[0].rows += 1;
+        let mut b = RowBuilder::new(source, Origin { file, line });
+        // Files concatenated after the fact carry a BOM, and often their header, mid-file.
+        let cell = |i: usize| -> &[u8] {
+            let bytes = &row[i];
+            if i == 0 {
+                bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)
+            } else {
+                bytes
+            }
         };
-        if row.len() != header.len() {
+        let record = if row.len() != header.len() {
             let sep = (source.delimiter as char).to_string();
             let raw: Vec<String> = row
                 .iter()
@@ -178,22 +188,26 @@ pub(super) fn load<R: BufRead>(
                 format!("expected {} fields, found {}", header.len(), row.len()),
                 &raw.join(&sep),
             );
+            None
+        } else if (0..row.len()).all(|i| String::from_utf8_lossy(cell(i)).trim() == header[i]) {
+            let sep = (source.delimiter as char).to_string();
+            b.reject(
+                "",
+                "the header line again (files concatenated?)",
+                &header.join(&sep),
+            );
+            None
         } else {
             let get = |f: &crate::config::FieldRef| -> Result<Option<Text>, String> {
                 let i = columns[f.slot]
                     .ok_or_else(|| format!("column {:?} is not in this file's header", f.name))?;
-                std::str::from_utf8(&row[i])
+                std::str::from_utf8(cell(i))
                     .map(|s| Some(Text::plain(s)))
-                    .map_err(|_| format!("not valid UTF-8: {:?}", String::from_utf8_lossy(&row[i])))
+                    .map_err(|_| format!("not valid UTF-8: {:?}", String::from_utf8_lossy(cell(i))))
             };
-            if let Some(rec) = b.build(get) {
-                out.records.push(rec);
-            }
-        }
-        if !b.rejects.is_empty() {
-            stats.rejected += 1;
-            out.rejects.extend(b.rejects);
-        }
+            b.build(get)
+        };
+        b.finish(record, &mut out);
     }
     if let Some((start, line)) = last_start
         && let Some(swallowed) = lines.unterminated(start)

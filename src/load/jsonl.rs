@@ -193,19 +193,15 @@ pub(super) fn load<R: BufRead>(
         if bytes.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        let stats = &mut out.files[0];
-        stats.rows += 1;
-        let mut b = RowBuilder {
-            source,
-            origin: Origin { file, line },
-            rejects: Vec::new(),
-        };
+        out.files[0].rows += 1;
+        let mut b = RowBuilder::new(source, Origin { file, line });
         let raw_line = || String::from_utf8_lossy(bytes).into_owned();
         // Borrows from this line's bytes, so it lives for one iteration.
         let mut slots: Vec<Slot> = vec![Slot::Absent; source.slots.len()];
         let first = bytes.iter().find(|c| !c.is_ascii_whitespace());
-        if first != Some(&b'{') {
+        let record = if first != Some(&b'{') {
             b.reject("", "not a JSON object", &raw_line());
+            None
         } else {
             let mut de = serde_json::Deserializer::from_slice(bytes);
             let parsed = ObjectSeed {
@@ -224,6 +220,7 @@ pub(super) fn load<R: BufRead>(
                         format!("not valid JSON at column {}: {msg}", e.column()),
                         &raw_line(),
                     );
+                    None
                 }
                 Ok(()) => {
                     objects += 1;
@@ -239,16 +236,11 @@ pub(super) fn load<R: BufRead>(
                             }),
                         })
                     };
-                    if let Some(rec) = b.build(get) {
-                        out.records.push(rec);
-                    }
+                    b.build(get)
                 }
             }
-        }
-        if !b.rejects.is_empty() {
-            stats.rejected += 1;
-            out.rejects.extend(b.rejects);
-        }
+        };
+        b.finish(record, &mut out);
     }
     out.json_present = Some((objects, present));
     Ok(out)
@@ -262,8 +254,13 @@ pub(super) fn check_present(source: &SourcePlan, objects: u64, present: &[u64]) 
     }
     for (f, n) in source.slots.iter().zip(present) {
         if *n == 0 {
+            let key = source
+                .fields()
+                .into_iter()
+                .find(|(_, g)| g.slot == f.slot)
+                .map_or(String::new(), |(k, _)| k);
             bail!(
-                "source {:?}: field {:?} is in none of its {objects} JSON objects; check the path in the config",
+                "source {:?}: field {:?} ({key}) is in none of its {objects} JSON objects; check the path in the config",
                 source.name,
                 f.name
             );

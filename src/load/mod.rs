@@ -54,6 +54,9 @@ pub struct Reject {
     pub field: String,
     pub reason: String,
     pub raw: String,
+    /// The row's key after clean-up, when the key itself could be read: a later stage must not
+    /// take a rejected row's key for an absent one.
+    pub key: Option<String>,
 }
 
 /// Rows read and rejected in one file.
@@ -82,6 +85,14 @@ impl Loaded {
     }
 }
 
+/// Loads one in-memory file as `source` would read it: for fuzzing and tests of the loaders.
+pub fn load_bytes(source: &SourcePlan, bytes: &[u8]) -> Result<Loaded> {
+    match source.format {
+        Format::Csv => delimited::load(source, 0, bytes, 0),
+        Format::Jsonl => jsonl::load(source, 0, bytes, 0),
+    }
+}
+
 /// Loads every source in parallel. An unreadable file stops the run; a bad row does not.
 pub fn load_all(sources: &[SourcePlan]) -> Result<Vec<Loaded>> {
     sources.par_iter().map(load_source).collect()
@@ -94,12 +105,11 @@ fn load_source(source: &SourcePlan) -> Result<Loaded> {
         .enumerate()
         .map(|(i, f)| {
             let origin_file = i as u32;
-            let file = File::open(&f.path).with_context(|| format!("cannot open {}", f.display))?;
             // Rows are at least ~40 bytes in any export we reconcile: reserving that many records up
             // front costs nothing until used (untouched pages are never faulted in), and saves the
             // copy-and-fault of every doubling, which dominated the profile at a million rows.
             let estimate = usize::try_from(f.bytes / 40).unwrap_or(0);
-            let reader = BufReader::with_capacity(1 << 20, file);
+            let reader = open_input(&f.path, &f.display, source.encoding)?;
             match source.format {
                 Format::Csv => delimited::load(source, origin_file, reader, estimate),
                 Format::Jsonl => jsonl::load(source, origin_file, reader, estimate),
@@ -137,6 +147,32 @@ fn load_source(source: &SourcePlan) -> Result<Loaded> {
     Ok(out)
 }
 
+/// Opens an input file as a UTF-8 byte stream: gzip (recognised by its magic bytes, whatever the
+/// file is called) is decompressed, and a declared legacy encoding is transcoded.
+pub fn open_input(
+    path: &std::path::Path,
+    shown: &str,
+    encoding: Option<&'static encoding_rs::Encoding>,
+) -> Result<Box<dyn BufRead + Send>> {
+    let file = File::open(path).with_context(|| format!("cannot open {shown}"))?;
+    let mut reader: Box<dyn BufRead + Send> = Box::new(BufReader::with_capacity(1 << 20, file));
+    if reader
+        .fill_buf()
+        .with_context(|| format!("cannot read {shown}"))?
+        .starts_with(&[0x1f, 0x8b])
+    {
+        let gz = flate2::bufread::MultiGzDecoder::new(reader);
+        reader = Box::new(BufReader::with_capacity(1 << 20, gz));
+    }
+    if let Some(encoding) = encoding {
+        let decoded = encoding_rs_io::DecodeReaderBytesBuilder::new()
+            .encoding(Some(encoding))
+            .build(reader);
+        reader = Box::new(BufReader::with_capacity(1 << 20, decoded));
+    }
+    Ok(reader)
+}
+
 /// Skips a UTF-8 byte-order mark at the very start of a stream.
 fn skip_bom<R: BufRead>(reader: &mut R) -> std::io::Result<()> {
     let buf = reader.fill_buf()?;
@@ -151,6 +187,34 @@ struct RowBuilder<'a> {
     source: &'a SourcePlan,
     origin: Origin,
     rejects: Vec<Reject>,
+    /// The row's cleaned key, once read.
+    key: Option<String>,
+}
+
+impl<'a> RowBuilder<'a> {
+    fn new(source: &'a SourcePlan, origin: Origin) -> Self {
+        RowBuilder {
+            source,
+            origin,
+            rejects: Vec::new(),
+            key: None,
+        }
+    }
+
+    /// Adds this row's outcome to `out`: its record, or its rejects (a row counts once however many
+    /// of its fields were bad).
+    fn finish(mut self, record: Option<Record>, out: &mut Loaded) {
+        if let Some(r) = record {
+            out.records.push(r);
+        }
+        if !self.rejects.is_empty() {
+            out.files[0].rejected += 1;
+            for r in &mut self.rejects {
+                r.key.clone_from(&self.key);
+            }
+            out.rejects.append(&mut self.rejects);
+        }
+    }
 }
 
 impl RowBuilder<'_> {
@@ -160,6 +224,7 @@ impl RowBuilder<'_> {
             field: field.to_string(),
             reason: reason.into(),
             raw: clip(raw),
+            key: None,
         });
     }
 
@@ -180,6 +245,7 @@ impl RowBuilder<'_> {
             }
         };
         let key = text(&s.key, self).map(|raw| s.key_cleanup.apply(raw.map(|t| t.s)));
+        self.key = key.clone().flatten();
         let currency = match &s.currency {
             None => Some(None),
             Some(CurrencySpec::Fixed(c)) => Some(Some(*c)),

@@ -1,0 +1,299 @@
+//! Messy exports handled on purpose: compressed, legacy-encoded, concatenated, empty; and the
+//! repairs and warnings that keep a bad input from turning into a wrong "safe" action.
+
+mod common;
+
+use std::fs;
+use std::io::Write;
+
+struct Outcome {
+    code: i32,
+    stderr: String,
+    rejects: String,
+    breaks: Vec<Vec<String>>,
+    summary: serde_json::Value,
+    described: String,
+}
+
+/// Runs `config` over `files` in a scratch folder.
+fn run(config: &str, files: &[(&str, &[u8])]) -> Outcome {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, bytes) in files {
+        fs::write(dir.path().join(name), bytes).unwrap();
+    }
+    fs::write(dir.path().join("recon.toml"), config).unwrap();
+    let run = common::recon(dir.path(), &["run", "-c", "recon.toml", "-o", "out", "-q"]);
+    let out = dir.path().join("out");
+    let rejects = fs::read_to_string(out.join("rejects.csv")).unwrap_or_default();
+    let mut breaks = Vec::new();
+    if let Ok(mut r) = csv::Reader::from_path(out.join("breaks.csv")) {
+        breaks = r
+            .records()
+            .map(|row| row.unwrap().iter().map(String::from).collect())
+            .collect();
+    }
+    let summary = fs::read_to_string(out.join("summary.json"))
+        .map_or(serde_json::Value::Null, |t| {
+            serde_json::from_str(&t).unwrap()
+        });
+    Outcome {
+        code: run.code(),
+        stderr: run.stderr(),
+        rejects: rejects.lines().skip(1).map(|l| format!("{l}\n")).collect(),
+        breaks,
+        summary,
+        described: run.described,
+    }
+}
+
+/// Two CSV sources `a` -> `b` with columns `k,amt`, EUR, plus `extra_a` / `extra_b` lines.
+fn config(extra_a: &str, extra_b: &str) -> String {
+    format!(
+        r#"
+[[source]]
+name = "a"
+format = "csv"
+path = "a*.csv*"
+key = {{ column = "k" }}
+amount = {{ column = "amt" }}
+currency = {{ value = "EUR" }}
+{extra_a}
+
+[[source]]
+name = "b"
+format = "csv"
+path = "b.csv"
+key = {{ column = "k" }}
+amount = {{ column = "amt" }}
+currency = {{ value = "EUR" }}
+{extra_b}
+
+[[check]]
+name = "ab"
+from = "a"
+to = "b"
+"#
+    )
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(bytes).unwrap();
+    gz.finish().unwrap()
+}
+
+#[test]
+fn gzip_inputs_are_read_whatever_their_name() {
+    let o = run(
+        &config("", ""),
+        &[
+            ("a.csv.gz", &gzip(b"k,amt\nK1,1.00\nK2,x\n")),
+            ("b.csv", b"k,amt\nK1,1.00\n"),
+        ],
+    );
+    assert_eq!(o.code, 2, "{}", o.described);
+    assert_eq!(o.rejects, "a,a.csv.gz,3,amt,not a decimal amount (EUR),x\n");
+    assert!(o.breaks.is_empty(), "{}", o.described);
+}
+
+#[test]
+fn a_declared_legacy_encoding_is_decoded() {
+    // "CAFÉ-1" in windows-1252 on one side, UTF-8 on the other: the same key.
+    let o = run(
+        &config("encoding = \"windows-1252\"", ""),
+        &[
+            ("a.csv", b"k,amt\nCAF\xc9-1,1.00\n"),
+            ("b.csv", "k,amt\nCAFÉ-1,1.00\n".as_bytes()),
+        ],
+    );
+    assert_eq!((o.code, o.rejects.as_str()), (0, ""), "{}", o.described);
+}
+
+#[test]
+fn undeclared_non_utf8_is_rejected_with_the_text_shown() {
+    let o = run(
+        &config("max_rejects = 1", ""),
+        &[("a.csv", b"k,amt\nCAF\xc9-1,1.00\n"), ("b.csv", b"k,amt\n")],
+    );
+    assert_eq!(
+        o.rejects, "a,a.csv,2,k,\"not valid UTF-8: \"\"CAF\u{fffd}-1\"\"\",\n",
+        "{}",
+        o.described
+    );
+}
+
+#[test]
+fn concatenated_files_with_repeated_headers_and_boms() {
+    let o = run(
+        &config("max_rejects = 5", ""),
+        &[
+            (
+                "a.csv",
+                b"\xef\xbb\xbfk,amt\nK1,1.00\n\xef\xbb\xbfk,amt\nK2,2.00\n\xef\xbb\xbfK3,3.00\n",
+            ),
+            ("b.csv", b"k,amt\nK1,1.00\nK2,2.00\nK3,3.00\n"),
+        ],
+    );
+    assert_eq!(o.code, 0, "{}", o.described);
+    assert_eq!(
+        o.rejects,
+        "a,a.csv,3,,the header line again (files concatenated?),\"k,amt\"\n"
+    );
+}
+
+#[test]
+fn a_source_without_rows_makes_the_run_incomplete_unless_allowed() {
+    let files: &[(&str, &[u8])] = &[("a.csv", b""), ("b.csv", b"k,amt\n")];
+    let o = run(&config("", ""), files);
+    assert_eq!(o.code, 2, "{}", o.described);
+    assert!(
+        o.stderr
+            .contains("incomplete: source \"a\" has no rows at all"),
+        "{}",
+        o.described
+    );
+    assert!(
+        o.stderr
+            .contains("incomplete: source \"b\" has no rows at all"),
+        "{}",
+        o.described
+    );
+    assert_eq!(o.summary["status"], "incomplete");
+    let o = run(&config("allow_empty = true", "allow_empty = true"), files);
+    assert_eq!((o.code, o.stderr.as_str()), (0, ""), "{}", o.described);
+}
+
+#[test]
+fn keys_that_differ_only_by_case_or_spaces_are_warned_about() {
+    let o = run(
+        &config("", ""),
+        &[
+            ("a.csv", b"k,amt\nORD-1,1.00\nord-1 ,2.00\n"),
+            ("b.csv", b"k,amt\nORD-1,1.00\n"),
+        ],
+    );
+    assert_eq!(o.code, 1, "{}", o.described);
+    let warning = "source \"a\": 1 key(s) differ from another only by case or surrounding spaces (e.g. \"ORD-1\" and \"ord-1 \"); they are matched as different keys";
+    assert_eq!(o.summary["warnings"][0], warning);
+    assert!(
+        o.stderr.contains(&format!("warning: {warning}")),
+        "{}",
+        o.described
+    );
+}
+
+#[test]
+fn a_check_whose_sides_share_no_key_is_warned_about() {
+    let o = run(
+        &config("", ""),
+        &[
+            ("a.csv", b"k,amt\nORD-1,1.00\n"),
+            ("b.csv", b"k,amt\nord-1,1.00\n"),
+        ],
+    );
+    assert_eq!(
+        o.summary["warnings"][0],
+        "check \"ab\": no key occurs in both \"a\" and \"b\"; are the key columns and their clean-up (trim, lowercase, strip_prefix) right?"
+    );
+}
+
+#[test]
+fn a_key_rejected_on_the_receiving_side_is_not_replayed() {
+    let o = run(
+        &config("", "max_rejects = 1"),
+        &[
+            ("a.csv", b"k,amt\nK1,1.00\nK2,2.00\n"),
+            ("b.csv", b"k,amt\nK1,1.00\nK2,two\n"),
+        ],
+    );
+    assert_eq!(o.code, 1, "{}", o.described);
+    let row = &o.breaks[0];
+    assert_eq!((row[1].as_str(), row[2].as_str()), ("missing", "K2"));
+    assert_eq!(row[row.len() - 2], "investigate");
+    assert_eq!(
+        row[row.len() - 1],
+        "b has a rejected row with this key (b.csv:3, see rejects.csv): fix that row instead of replaying"
+    );
+}
+
+#[test]
+fn a_read_only_system_gets_no_automatic_repair() {
+    let o = run(
+        &config("", "read_only = true"),
+        &[
+            ("a.csv", b"k,amt\nK1,1.00\nK2,2.00\n"),
+            ("b.csv", b"k,amt\nK1,1.50\n"),
+        ],
+    );
+    let actions: Vec<(&str, &str, &str)> = o
+        .breaks
+        .iter()
+        .map(|r| {
+            (
+                r[1].as_str(),
+                r[r.len() - 2].as_str(),
+                r[r.len() - 1].as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            (
+                "amount_mismatch",
+                "investigate",
+                "b is read_only: recon will not adjust there; correct the other side or book it by hand"
+            ),
+            (
+                "missing",
+                "investigate",
+                "b is read_only: recon will not replay there; correct the other side or book it by hand"
+            ),
+        ],
+        "{}",
+        o.described
+    );
+    assert_eq!(o.breaks[0][5], "amount: 1.00 -> 1.50");
+}
+
+#[test]
+fn two_digit_years_and_epochs_parse_as_configured() {
+    let config = r#"
+[[source]]
+name = "a"
+format = "csv"
+path = "a.csv"
+key = { column = "k" }
+time = { column = "t", format = "%d/%m/%y %H:%M", timezone = "UTC" }
+
+[[source]]
+name = "b"
+format = "jsonl"
+path = "b.jsonl"
+max_rejects = 1
+key = { column = "k" }
+time = { column = "t", format = "epoch_ms" }
+
+[[check]]
+name = "ab"
+from = "a"
+to = "b"
+compare = []
+"#;
+    let o = run(
+        config,
+        &[
+            ("a.csv", b"k,t\nK1,01/12/26 09:15\nK2,30/02/26 09:15\n"),
+            (
+                "b.jsonl",
+                b"{\"k\":\"K1\",\"t\":1764580500000}\n{\"k\":\"K3\",\"t\":\"17e11\"}\n",
+            ),
+        ],
+    );
+    assert_eq!(
+        o.rejects,
+        "a,a.csv,3,t,not a time in the format %d/%m/%y %H:%M,30/02/26 09:15\nb,b.jsonl,2,t,not a time in the format epoch_ms,17e11\n",
+        "{}",
+        o.described
+    );
+}
