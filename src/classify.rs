@@ -42,6 +42,7 @@ pub struct CheckResult {
     pub paired: u64,
     /// Amount of the matched keys, by currency (from the `from` side).
     pub matched_amounts: Vec<(crate::normalize::currency::Currency, i128)>,
+    /// Moved out into the run's sorted list once all checks are classified.
     pub breaks: Vec<Break>,
 }
 

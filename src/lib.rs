@@ -33,7 +33,7 @@ pub fn run(args: &cli::RunArgs) -> Result<ExitStatus> {
         .par_iter()
         .map(|l| matching::group(&l.records))
         .collect::<Result<Vec<_>>>()?;
-    let results: Vec<CheckResult> = plan
+    let mut results: Vec<CheckResult> = plan
         .checks
         .par_iter()
         .enumerate()
@@ -43,8 +43,8 @@ pub fn run(args: &cli::RunArgs) -> Result<ExitStatus> {
         })
         .collect::<Result<_>>()?;
     let mut breaks: Vec<Break> = results
-        .iter()
-        .flat_map(|r| r.breaks.iter().cloned())
+        .iter_mut()
+        .flat_map(|r| std::mem::take(&mut r.breaks))
         .collect();
     // Output order: check, key (unkeyed last), kind, side, then where the records are (file, line).
     let origins = |b: &Break| -> Vec<model::Origin> {
@@ -60,24 +60,7 @@ pub fn run(args: &cli::RunArgs) -> Result<ExitStatus> {
     });
     let repairs = repair::plan(&plan, &loaded, &breaks);
 
-    let mut incomplete = Vec::new();
-    for (s, l) in plan.sources.iter().zip(&loaded) {
-        if !s.max_rejects.allows(l.rejected(), l.rows()) {
-            incomplete.push(format!(
-                "source {:?} rejected {} of {} rows, more than its max_rejects ({}); see rejects.csv",
-                s.name,
-                l.rejected(),
-                l.rows(),
-                s.max_rejects.describe()
-            ));
-        }
-        if l.rows() == 0 && !s.allow_empty {
-            incomplete.push(format!(
-                "source {:?} has no rows at all: a failed export looks like this (set allow_empty = true if it is normal)",
-                s.name
-            ));
-        }
-    }
+    let incomplete = report::incomplete_reasons(&plan, &loaded);
     let warnings = report::warnings(&plan, &loaded, &results);
     let status = if !incomplete.is_empty() {
         ExitStatus::Untrusted

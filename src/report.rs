@@ -110,6 +110,30 @@ fn totals_text(totals: &BTreeMap<Currency, i128>) -> String {
         .join(", ")
 }
 
+/// Why the run cannot be trusted: a source over its reject limit, or a source with no rows at all
+/// (a failed export looks exactly like that) unless the config says it may be empty.
+pub fn incomplete_reasons(plan: &RunPlan, loaded: &[Loaded]) -> Vec<String> {
+    let mut out = Vec::new();
+    for (s, l) in plan.sources.iter().zip(loaded) {
+        if !s.max_rejects.allows(l.rejected(), l.rows()) {
+            out.push(format!(
+                "source {:?} rejected {} of {} rows, more than its max_rejects ({}); see rejects.csv",
+                s.name,
+                l.rejected(),
+                l.rows(),
+                s.max_rejects.describe()
+            ));
+        }
+        if l.rows() == 0 && !s.allow_empty {
+            out.push(format!(
+                "source {:?} has no rows at all: a failed export looks like this (set allow_empty = true if it is normal)",
+                s.name
+            ));
+        }
+    }
+    out
+}
+
 /// Data-quality signals an operator should see: a check whose two sides share no key at all (a
 /// key column or clean-up that is wrong makes every record missing and every replay "safe"), and
 /// keys of one source that differ only by case or surrounding spaces.
