@@ -12,7 +12,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use crate::load::read_csv_header;
-use crate::normalize::currency::Currency;
+use crate::normalize::currency::{Currencies, Currency};
 use crate::normalize::key::KeyCleanup;
 use crate::normalize::money::{NumberFormat, Unit, parse_amount};
 use crate::normalize::time::{TimeFormat, Zone};
@@ -22,6 +22,9 @@ use crate::normalize::time::{TimeFormat, Zone};
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
+    /// Currency exponents that differ from ISO 4217 in these exports, or codes it lacks.
+    #[serde(default)]
+    currencies: BTreeMap<String, u8>,
     #[serde(rename = "source", default)]
     sources: Vec<RawSource>,
     #[serde(rename = "check", default)]
@@ -235,6 +238,8 @@ pub struct SourcePlan {
     pub read_only: bool,
     /// Whether having no rows at all is normal for this source (otherwise the run is incomplete).
     pub allow_empty: bool,
+    /// The run's currencies (ISO 4217 plus the config's `[currencies]`).
+    pub currencies: Currencies,
     /// The text encoding of the files; `None` is UTF-8.
     pub encoding: Option<&'static encoding_rs::Encoding>,
 }
@@ -417,6 +422,8 @@ fn resolve(raw: RawConfig, base: &Path) -> Result<RunPlan> {
     if raw.checks.is_empty() {
         bail!("no [[check]] defined: say which source is compared with which (from, to)");
     }
+    let entries: Vec<(String, u8)> = raw.currencies.into_iter().collect();
+    let currencies = Currencies::new(&entries).map_err(|e| anyhow!("currencies: {e}"))?;
     let mut names = HashSet::new();
     let mut sources = Vec::new();
     for (i, s) in raw.sources.into_iter().enumerate() {
@@ -427,7 +434,7 @@ fn resolve(raw: RawConfig, base: &Path) -> Result<RunPlan> {
         if !names.insert(s.name.clone()) {
             bail!("{at}.name: a source named {:?} is defined twice", s.name);
         }
-        sources.push(resolve_source(s, &at, Some(base))?);
+        sources.push(resolve_source(s, &at, Some(base), &currencies)?);
     }
     let mut check_names = HashSet::new();
     let mut checks = Vec::new();
@@ -491,7 +498,12 @@ fn field(name: &str, format: Format, at: &str) -> Result<FieldRef> {
 }
 
 /// Resolves one source; `base` is the config folder, or `None` to skip finding its files.
-fn resolve_source(s: RawSource, at: &str, base: Option<&Path>) -> Result<SourcePlan> {
+fn resolve_source(
+    s: RawSource,
+    at: &str,
+    base: Option<&Path>,
+    currencies: &Currencies,
+) -> Result<SourcePlan> {
     let fmt = s.format;
     if fmt == Format::Jsonl && s.delimiter.is_some() {
         bail!("{at}.delimiter: applies only to csv sources");
@@ -559,7 +571,7 @@ fn resolve_source(s: RawSource, at: &str, base: Option<&Path>) -> Result<SourceP
         Some(RawCurrency {
             column: None,
             value: Some(v),
-        }) => Some(CurrencySpec::Fixed(Currency::parse(&v).ok_or_else(
+        }) => Some(CurrencySpec::Fixed(currencies.parse(&v).ok_or_else(
             || anyhow!("{at}.currency.value: {v:?} is not an ISO 4217 currency code"),
         )?)),
         Some(_) => bail!("{at}.currency: give either `column` or `value`, not both or neither"),
@@ -667,6 +679,7 @@ fn resolve_source(s: RawSource, at: &str, base: Option<&Path>) -> Result<SourceP
         read_only: s.read_only,
         allow_empty: s.allow_empty,
         encoding,
+        currencies: currencies.clone(),
     };
     plan.assign_slots();
     if fmt == Format::Jsonl {
@@ -699,7 +712,9 @@ fn check_paths_nest(slots: &[FieldRef]) -> Result<()> {
 pub fn source_without_files(text: &str) -> Result<SourcePlan> {
     let raw = parse_raw(text)?;
     let s = raw.sources.into_iter().next().context("no [[source]]")?;
-    let mut plan = resolve_source(s, "source[0]", None)?;
+    let currencies = Currencies::new(&raw.currencies.into_iter().collect::<Vec<_>>())
+        .map_err(|e| anyhow!("currencies: {e}"))?;
+    let mut plan = resolve_source(s, "source[0]", None, &currencies)?;
     plan.files.clear();
     Ok(plan)
 }

@@ -106,6 +106,11 @@ fn each_mistake_exits_2_and_names_where() {
         ("a missing required key", "name = \"orders_psp\"\n", ""),
         ("a TOML syntax error", "to = \"psp\"", "to = psp"),
         (
+            "a bad currency override",
+            "[[source]]\nname = \"orders\"",
+            "[currencies]\nyen = 2\n\n[[source]]\nname = \"orders\"",
+        ),
+        (
             "a source used by no check",
             "[[check]]",
             "[[source]]\nname = \"bank\"\nformat = \"csv\"\npath = \"psp.csv\"\nkey = { column = \"ref\" }\n\n[[check]]",
@@ -124,6 +129,7 @@ fn each_mistake_exits_2_and_names_where() {
         "recon.toml: source[1].time.timezone: \"Europe/Berlim\" is not a time zone",
         "recon.toml: check[0]: missing field `name`",
         "recon.toml: ",
+        "recon.toml: currencies: \"yen\" is not a three-letter upper-case currency code",
         "recon.toml: source[2] (\"bank\"): not used by any [[check]]",
     ];
     let mut failures = Vec::new();

@@ -251,7 +251,7 @@ impl RowBuilder<'_> {
             Some(CurrencySpec::Fixed(c)) => Some(Some(*c)),
             Some(CurrencySpec::Column(f)) => match text(f, self) {
                 None => None,
-                Some(raw) => match raw.and_then(|t| Currency::parse(t.s)) {
+                Some(raw) => match raw.and_then(|t| s.currencies.parse(t.s)) {
                     Some(c) => Some(Some(c)),
                     None => {
                         let raw = raw.map_or("", |t| t.s);

@@ -102,6 +102,55 @@ impl Currency {
     }
 }
 
+/// The currencies of a run: ISO 4217, with the exponents the config overrides or adds
+/// (`[currencies] JPY = 2` for an export that writes yen with two decimals).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Currencies {
+    overrides: Vec<Currency>,
+}
+
+impl Currencies {
+    /// Builds the overrides; `Err` names the bad entry.
+    pub fn new(entries: &[(String, u8)]) -> Result<Currencies, String> {
+        let mut overrides = Vec::new();
+        for (code, exponent) in entries {
+            let b = code.as_bytes();
+            if b.len() != 3 || !b.iter().all(u8::is_ascii_uppercase) {
+                return Err(format!(
+                    "{code:?} is not a three-letter upper-case currency code"
+                ));
+            }
+            if *exponent > 9 {
+                return Err(format!(
+                    "{code}: exponent {exponent} is more than 9 decimals"
+                ));
+            }
+            overrides.push(Currency {
+                code: [b[0], b[1], b[2]],
+                exponent: *exponent,
+            });
+        }
+        Ok(Currencies { overrides })
+    }
+
+    /// Like [`Currency::parse`], with the run's overrides first.
+    pub fn parse(&self, text: &str) -> Option<Currency> {
+        let t = text.trim().as_bytes();
+        if t.len() != 3 || !t.iter().all(u8::is_ascii_alphabetic) {
+            return None;
+        }
+        let code = [
+            t[0].to_ascii_uppercase(),
+            t[1].to_ascii_uppercase(),
+            t[2].to_ascii_uppercase(),
+        ];
+        match self.overrides.iter().find(|c| c.code == code) {
+            Some(c) => Some(*c),
+            None => Currency::parse(text),
+        }
+    }
+}
+
 /// Formats an integer scaled by `10^exponent` as a decimal string, exactly.
 pub fn format_scaled(value: i128, exponent: u8) -> String {
     let sign = if value < 0 { "-" } else { "" };
@@ -147,6 +196,16 @@ mod tests {
         for bad in ["", "US", "USDX", "XAU", "ZZZ", "U$D", "€"] {
             assert_eq!(Currency::parse(bad), None, "{bad:?} must not parse");
         }
+    }
+
+    #[test]
+    fn overrides_come_first_and_may_add_codes() {
+        let run = Currencies::new(&[("JPY".into(), 2), ("XBT".into(), 8)]).unwrap();
+        assert_eq!(run.parse("jpy").map(|c| c.exponent()), Some(2));
+        assert_eq!(run.parse("XBT").map(|c| c.exponent()), Some(8));
+        assert_eq!(run.parse("EUR").map(|c| c.exponent()), Some(2));
+        assert!(Currencies::new(&[("jpy".into(), 2)]).is_err());
+        assert!(Currencies::new(&[("JPY".into(), 12)]).is_err());
     }
 
     #[test]
