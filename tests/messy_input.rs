@@ -301,11 +301,22 @@ compare = []
 #[test]
 fn a_run_may_give_a_currency_another_exponent() {
     // This export writes yen with two decimals; without the override 3165.01 JPY is rejected.
-    let a = config("", "").replace("currency = { value = \"EUR\" }", "currency = { value = \"JPY\" }");
-    let files: &[(&str, &[u8])] = &[("a.csv", b"k,amt\nK1,3165.01\n"), ("b.csv", b"k,amt\nK1,3165.01\n")];
+    let a = config("", "").replace(
+        "currency = { value = \"EUR\" }",
+        "currency = { value = \"JPY\" }",
+    );
+    let files: &[(&str, &[u8])] = &[
+        ("a.csv", b"k,amt\nK1,3165.01\n"),
+        ("b.csv", b"k,amt\nK1,3165.01\n"),
+    ];
     let o = run(&a, files);
     assert_eq!(o.code, 2, "{}", o.described);
-    assert!(o.rejects.contains("more decimals than the currency's minor unit allows (0) (JPY)"), "{}", o.described);
+    assert!(
+        o.rejects
+            .contains("more decimals than the currency's minor unit allows (0) (JPY)"),
+        "{}",
+        o.described
+    );
     let o = run(&format!("[currencies]\nJPY = 2\n{a}"), files);
     assert_eq!((o.code, o.rejects.as_str()), (0, ""), "{}", o.described);
 }
