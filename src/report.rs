@@ -4,6 +4,9 @@
 
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::hash::BuildHasherDefault;
+
+use rayon::prelude::*;
 use std::io::Write;
 use std::path::Path;
 
@@ -148,32 +151,57 @@ pub fn warnings(plan: &RunPlan, loaded: &[Loaded], results: &[CheckResult]) -> V
             ));
         }
     }
-    for (s, l) in plan.sources.iter().zip(loaded) {
-        // Keys by a hash of their folded form (no string per key), checked exactly on a hit.
-        let mut by_folded: HashMap<u64, &str> = HashMap::with_capacity(l.records.len());
-        let mut clashes = BTreeSet::new();
-        for k in l.records.iter().filter_map(|r| r.key.as_deref()) {
-            match by_folded.entry(folded_hash(k)) {
-                Entry::Occupied(e) => {
-                    let other = *e.get();
-                    if other != k && other.trim().to_lowercase() == k.trim().to_lowercase() {
-                        clashes.insert(if other < k { (other, k) } else { (k, other) });
-                    }
-                }
-                Entry::Vacant(e) => {
-                    e.insert(k);
+    // Per source in parallel: this is one pass over every key of the run.
+    let clashes: Vec<Option<String>> = plan
+        .sources
+        .par_iter()
+        .zip(loaded)
+        .map(|(s, l)| key_clashes(&s.name, l))
+        .collect();
+    out.extend(clashes.into_iter().flatten());
+    out
+}
+
+/// Keys of one source that differ from another only by case or surrounding spaces, as a warning.
+fn key_clashes(source: &str, l: &Loaded) -> Option<String> {
+    // Keys by a hash of their folded form (no string per key), checked exactly on a hit.
+    let mut by_folded: HashMap<u64, &str, BuildHasherDefault<Prehashed>> =
+        HashMap::with_capacity_and_hasher(l.records.len(), Default::default());
+    let mut clashes = BTreeSet::new();
+    for k in l.records.iter().filter_map(|r| r.key.as_deref()) {
+        match by_folded.entry(folded_hash(k)) {
+            Entry::Occupied(e) => {
+                let other = *e.get();
+                if other != k && other.trim().to_lowercase() == k.trim().to_lowercase() {
+                    clashes.insert(if other < k { (other, k) } else { (k, other) });
                 }
             }
-        }
-        if let Some((a, b)) = clashes.iter().next() {
-            out.push(format!(
-                "source {:?}: {} key(s) differ from another only by case or surrounding spaces (e.g. {a:?} and {b:?}); they are matched as different keys",
-                s.name,
-                clashes.len()
-            ));
+            Entry::Vacant(e) => {
+                e.insert(k);
+            }
         }
     }
-    out
+    let (a, b) = clashes.iter().next()?;
+    Some(format!(
+        "source {source:?}: {} key(s) differ from another only by case or surrounding spaces (e.g. {a:?} and {b:?}); they are matched as different keys",
+        clashes.len()
+    ))
+}
+
+/// A hasher for keys that are already hashes: passes the u64 through.
+#[derive(Default)]
+struct Prehashed(u64);
+
+impl std::hash::Hasher for Prehashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, _: &[u8]) {
+        unreachable!("only u64 keys are hashed with Prehashed")
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
 }
 
 /// FNV-1a of a key trimmed and lowercased, without building the folded string for ASCII keys.
