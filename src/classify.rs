@@ -24,7 +24,7 @@ pub struct Break {
     pub key: Option<String>,
     /// The side whose system the repair acts on.
     pub side: Side,
-    /// Record indices (into the `from` and `to` sources' records), ascending: earliest first.
+    /// Record indices (into the `from` and `to` sources' records), earliest first.
     pub from: Vec<u32>,
     pub to: Vec<u32>,
     /// The compared fields that differ (mismatches only), in the check's `compare` order.

@@ -13,9 +13,9 @@ use polars::prelude::*;
 
 use crate::model::Record;
 
-/// A source's keyed records grouped by key: a frame of `key`, `first` (the earliest record's index:
-/// records are sorted by time, then origin) and `n` (how many records), plus every record index of
-/// the keys with `n > 1`, ascending.
+/// A source's keyed records grouped by key: a frame of `key`, `first` (a record's index) and `n`
+/// (how many records), plus every record index of the keys with `n > 1`, earliest first (by time,
+/// then file and line).
 pub struct Grouped {
     df: DataFrame,
     duplicates: HashMap<String, Vec<u32>>,
@@ -55,6 +55,9 @@ pub fn group(records: &[Record]) -> Result<Grouped> {
             if let Some(k) = r.key.as_deref().filter(|k| repeated.contains(k)) {
                 duplicates.entry(k.to_string()).or_default().push(i as u32);
             }
+        }
+        for list in duplicates.values_mut() {
+            list.sort_by_key(|&i| (records[i as usize].at, records[i as usize].origin));
         }
     }
     Ok(Grouped { df, duplicates })

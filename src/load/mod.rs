@@ -66,7 +66,9 @@ pub struct FileStats {
     pub rejected: u64,
 }
 
-/// One source after loading: records sorted by (time, file, line), so the earliest comes first.
+/// One source after loading: records in file order (files sorted by path, then line), whatever
+/// the thread count. "Earliest" (time, then file and line) is decided where it matters, among the
+/// records of a duplicated key.
 #[derive(Debug, Default)]
 pub struct Loaded {
     pub records: Vec<Record>,
@@ -140,9 +142,6 @@ fn load_source(source: &SourcePlan) -> Result<Loaded> {
     if source.format == Format::Jsonl {
         jsonl::check_present(source, objects, &present)?;
     }
-    // Origins are unique, so an unstable (in-place, no buffer) sort is still deterministic.
-    out.records
-        .par_sort_unstable_by(|a, b| (a.at, a.origin).cmp(&(b.at, b.origin)));
     out.rejects.sort();
     Ok(out)
 }
