@@ -2,7 +2,6 @@
 //! name and renamed into place only once all of them are complete. Everything is sorted, so the same
 //! inputs give the same bytes whatever the thread count.
 
-use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::BuildHasherDefault;
 
@@ -163,21 +162,35 @@ pub fn warnings(plan: &RunPlan, loaded: &[Loaded], results: &[CheckResult]) -> V
 }
 
 /// Keys of one source that differ from another only by case or surrounding spaces, as a warning.
+///
+/// Two keys can only clash if one of them is not already in folded form (upper case, non-ASCII or
+/// surrounding spaces). Those are usually none or few: they are indexed by a hash of their folded
+/// form, and every key is then looked up in that small index.
 fn key_clashes(source: &str, l: &Loaded) -> Option<String> {
-    // Keys by a hash of their folded form (no string per key), checked exactly on a hit.
-    let mut by_folded: HashMap<u64, &str, BuildHasherDefault<Prehashed>> =
-        HashMap::with_capacity_and_hasher(l.records.len(), Default::default());
+    let folded = |k: &str| {
+        k.is_ascii() && k.trim().len() == k.len() && !k.bytes().any(|b| b.is_ascii_uppercase())
+    };
+    let mut unfolded: HashMap<u64, Vec<&str>, BuildHasherDefault<Prehashed>> = HashMap::default();
+    for k in l
+        .records
+        .iter()
+        .filter_map(|r| r.key.as_deref())
+        .filter(|k| !folded(k))
+    {
+        let same = unfolded.entry(folded_hash(k)).or_default();
+        if !same.contains(&k) {
+            same.push(k);
+        }
+    }
+    if unfolded.is_empty() {
+        return None;
+    }
+    let fold = |k: &str| k.trim().to_lowercase();
     let mut clashes = BTreeSet::new();
     for k in l.records.iter().filter_map(|r| r.key.as_deref()) {
-        match by_folded.entry(folded_hash(k)) {
-            Entry::Occupied(e) => {
-                let other = *e.get();
-                if other != k && other.trim().to_lowercase() == k.trim().to_lowercase() {
-                    clashes.insert(if other < k { (other, k) } else { (k, other) });
-                }
-            }
-            Entry::Vacant(e) => {
-                e.insert(k);
+        for &other in unfolded.get(&folded_hash(k)).into_iter().flatten() {
+            if other != k && fold(other) == fold(k) {
+                clashes.insert(if other < k { (other, k) } else { (k, other) });
             }
         }
     }
