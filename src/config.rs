@@ -724,8 +724,13 @@ fn find_files(pattern: &str, base: &Path) -> Result<Vec<InputFile>> {
     let full_text = full
         .to_str()
         .ok_or_else(|| anyhow!("path is not valid UTF-8"))?;
-    let paths =
-        glob::glob(full_text).map_err(|e| anyhow!("{pattern:?} is not a valid glob: {e}"))?;
+    // Like a shell, wildcards skip hidden files (editor locks, rsync temporaries, recon's own lock).
+    let options = glob::MatchOptions {
+        require_literal_leading_dot: true,
+        ..Default::default()
+    };
+    let paths = glob::glob_with(full_text, options)
+        .map_err(|e| anyhow!("{pattern:?} is not a valid glob: {e}"))?;
     let mut files = Vec::new();
     for entry in paths {
         let path =

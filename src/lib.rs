@@ -58,7 +58,8 @@ pub fn run(args: &cli::RunArgs) -> Result<ExitStatus> {
             .cmp(&(b.check, b.key.is_none(), &b.key, b.kind, b.side))
             .then_with(|| origins(a).cmp(&origins(b)))
     });
-    let repairs = repair::plan(&plan, &loaded, &breaks);
+    let paired: Vec<bool> = results.iter().map(|r| r.paired > 0).collect();
+    let repairs = repair::plan(&plan, &loaded, &breaks, &paired);
 
     let incomplete = report::incomplete_reasons(&plan, &loaded);
     let warnings = report::warnings(&plan, &loaded, &results);
@@ -81,11 +82,13 @@ pub fn run(args: &cli::RunArgs) -> Result<ExitStatus> {
     };
     report::write_outputs(&report, &lock)?;
     // Whatever stdout shows (or not, with --quiet), why a run is untrusted goes to stderr.
+    // A closed stderr must not turn the exit code into a panic's 101.
+    let mut stderr = std::io::stderr().lock();
     for why in &report.incomplete {
-        eprintln!("incomplete: {why}");
+        let _ = writeln!(stderr, "incomplete: {why}");
     }
     for w in &report.warnings {
-        eprintln!("warning: {w}");
+        let _ = writeln!(stderr, "warning: {w}");
     }
     if !args.quiet {
         let text = report::terminal_table(&report, &args.out);

@@ -8,6 +8,13 @@ use recon::cli::{Cli, Command};
 use recon::model::BreakKind;
 use recon::report::ExitStatus;
 
+/// `eprintln!` that ignores a closed stderr (it would panic, and exit 101 instead of 2).
+macro_rules! say_err {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -24,14 +31,14 @@ fn main() -> ExitCode {
                     .num_threads(n as usize)
                     .build_global()
                 {
-                    eprintln!("error: cannot start {n} worker threads: {e}");
+                    say_err!("error: cannot start {n} worker threads: {e}");
                     return ExitCode::from(ExitStatus::Untrusted as u8);
                 }
             }
             match recon::run(&args) {
                 Ok(status) => ExitCode::from(status as u8),
                 Err(e) => {
-                    eprintln!("error: {e:#}");
+                    say_err!("error: {e:#}");
                     ExitCode::from(ExitStatus::Untrusted as u8)
                 }
             }
@@ -43,7 +50,7 @@ fn main() -> ExitCode {
                     Some(k) => vec![k],
                     None => {
                         let all: Vec<&str> = BreakKind::ALL.iter().map(|k| k.name()).collect();
-                        eprintln!("error: no break kind {name:?}; kinds: {}", all.join(", "));
+                        say_err!("error: no break kind {name:?}; kinds: {}", all.join(", "));
                         return ExitCode::from(2);
                     }
                 },

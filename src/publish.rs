@@ -27,6 +27,12 @@ impl OutputLock {
     /// Takes the lock for `out`, or explains who holds it. Also clears staging folders left by runs
     /// that were killed (safe: whoever made them no longer holds the lock).
     pub fn acquire(out: &Path) -> Result<OutputLock> {
+        // `out/.` and `out/` name the folder `out`.
+        let out: PathBuf = out
+            .components()
+            .filter(|c| !matches!(c, std::path::Component::CurDir))
+            .collect();
+        let out = out.as_path();
         let name = out
             .file_name()
             .and_then(|n| n.to_str())
@@ -62,6 +68,15 @@ impl OutputLock {
                 return Err(e).with_context(|| format!("cannot lock {}", lock_path.display()));
             }
         }
+        if let (Ok(o), Ok(p)) = (fs::metadata(out), fs::metadata(&parent)) {
+            use std::os::unix::fs::MetadataExt;
+            if o.is_dir() && o.dev() != p.dev() {
+                bail!(
+                    "--out {} is a mount point: recon replaces its output folder in one atomic swap, which a mount point cannot take; give a folder inside it",
+                    out.display()
+                );
+            }
+        }
         let me = OutputLock {
             out: out.to_path_buf(),
             parent,
@@ -91,8 +106,14 @@ impl OutputLock {
             }
             let foreign: Vec<String> = fs::read_dir(&self.out)?
                 .flatten()
+                .filter(|e| {
+                    let ours = e
+                        .file_name()
+                        .to_str()
+                        .is_some_and(|n| OUTPUT_NAMES.contains(&n));
+                    !(ours && e.file_type().is_ok_and(|t| t.is_file()))
+                })
                 .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| !OUTPUT_NAMES.contains(&n.as_str()))
                 .collect();
             if !foreign.is_empty() {
                 bail!(
@@ -107,6 +128,10 @@ impl OutputLock {
             .join(format!("{}{}", self.staging_prefix(), std::process::id()));
         let _ = fs::remove_dir_all(&stage);
         fs::create_dir(&stage).with_context(|| format!("cannot create {}", stage.display()))?;
+        // The new folder keeps the old one's permission bits (owner, group and ACLs are not copied).
+        if let Ok(meta) = fs::metadata(&self.out) {
+            fs::set_permissions(&stage, meta.permissions())?;
+        }
         let result = fill(&Stage { dir: &stage }).and_then(|()| self.swap_in(&stage));
         // After a swap, `stage` holds the previous outputs; after a failure, the partial new ones.
         let _ = fs::remove_dir_all(&stage);
@@ -156,10 +181,15 @@ fn exchange(new: &Path, out: &Path) -> Result<()> {
     match renameat_with(CWD, new, CWD, out, RenameFlags::EXCHANGE) {
         Ok(()) => Ok(()),
         Err(e) if e == rustix::io::Errno::INVAL || e == rustix::io::Errno::NOSYS => {
-            let aside = new.with_extension("old");
-            fs::rename(out, &aside)?;
-            fs::rename(new, out)?;
-            fs::rename(&aside, new)?;
+            // Named like a staging folder, so that the next run restores or clears it.
+            let mut aside = new.as_os_str().to_owned();
+            aside.push(".old");
+            let aside = PathBuf::from(aside);
+            fs::rename(out, &aside)
+                .with_context(|| format!("cannot move {} aside", out.display()))?;
+            fs::rename(new, out)
+                .with_context(|| format!("cannot move {} to {}", new.display(), out.display()))?;
+            let _ = fs::remove_dir_all(&aside);
             Ok(())
         }
         Err(e) => {

@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 use crate::classify::{Break, Side};
 use crate::config::{RunPlan, hex};
 use crate::load::Loaded;
-use crate::model::{Action, BreakKind};
+use crate::model::{Action, BreakKind, Origin};
 use crate::normalize::currency::Currency;
 
 /// A record named as evidence: (source index, record index in that source).
@@ -33,7 +33,9 @@ pub struct Repair {
     pub keep: Option<RecordRef>,
     /// For mismatches: the fields that differ.
     pub fields: Vec<String>,
-    /// Why the action is not the kind's usual one (a read-only system, a rejected row).
+    /// How safe it is to apply without a person: `safe`, `review` or `manual`.
+    pub automation: &'static str,
+    /// Why the action or its automation is not the kind's usual one (see [`adjusted_action`]).
     pub note: Option<String>,
 }
 
@@ -84,23 +86,11 @@ pub fn exposure(plan: &RunPlan, loaded: &[Loaded], b: &Break) -> Option<(Currenc
 /// Builds the plan from breaks sorted in output order. Breaks of different checks that ask for the
 /// very same instruction (a duplicate posting seen from two checks) share one repair, owned by the
 /// first check, so applying the plan never reverses a posting twice.
-pub fn plan(run: &RunPlan, loaded: &[Loaded], breaks: &[Break]) -> Plan {
+pub fn plan(run: &RunPlan, loaded: &[Loaded], breaks: &[Break], paired: &[bool]) -> Plan {
     let mut repairs: Vec<Repair> = Vec::new();
     let mut of_break = Vec::with_capacity(breaks.len());
     let mut seen: HashMap<(Action, usize, Option<String>, Vec<RecordRef>), usize> = HashMap::new();
-    // Per source, where the first rejected row of each key is.
-    let rejected: Vec<HashMap<&str, crate::model::Origin>> = loaded
-        .iter()
-        .map(|l| {
-            let mut m = HashMap::new();
-            for r in &l.rejects {
-                if let Some(k) = &r.key {
-                    m.entry(k.as_str()).or_insert(r.origin);
-                }
-            }
-            m
-        })
-        .collect();
+    let hazards = Hazards::new(run, loaded, breaks, paired);
     for b in breaks {
         let check = &run.checks[b.check];
         let src = |side: Side| {
@@ -113,7 +103,7 @@ pub fn plan(run: &RunPlan, loaded: &[Loaded], breaks: &[Break]) -> Plan {
         let refs =
             |side: Side, idx: &[u32]| idx.iter().map(|&i| (src(side), i)).collect::<Vec<_>>();
         let system = src(b.side);
-        let (action, note) = adjusted_action(run, &rejected, b, check.to, system);
+        let (action, automation, note) = adjusted_action(run, &hazards, b, check.to, system);
         let side_idx: &[u32] = if b.side == Side::From { &b.from } else { &b.to };
         let (evidence, keep) = match b.kind {
             BreakKind::Missing => (refs(Side::From, &b.from[..1]), None),
@@ -155,46 +145,134 @@ pub fn plan(run: &RunPlan, loaded: &[Loaded], breaks: &[Break]) -> Plan {
             evidence,
             keep,
             fields: b.fields.clone(),
+            automation,
             note,
         });
     }
     Plan { repairs, of_break }
 }
 
-/// The kind's usual action, unless acting would be unsafe: a `missing` key whose row in `to` was
-/// rejected (replaying it would post it twice once the row is fixed), or a system the config marks
-/// `read_only` (a bank statement cannot be posted to). Those become `investigate`, with a note.
+/// What a run knows that can make a repair unsafe, gathered once before planning.
+struct Hazards<'a> {
+    /// Per source, the first rejected row of each key that could be read.
+    rejected: Vec<HashMap<&'a str, Origin>>,
+    /// Per source, how many rejected rows had no readable key.
+    keyless_rejects: Vec<usize>,
+    /// Per check, whether any key occurs on both sides.
+    paired: Vec<bool>,
+    /// Per check, the `unexpected` keys by their folded form (trimmed, lowercased).
+    unexpected: Vec<HashMap<String, &'a str>>,
+}
+
+impl<'a> Hazards<'a> {
+    fn new(run: &RunPlan, loaded: &'a [Loaded], breaks: &'a [Break], paired: &[bool]) -> Self {
+        let rejected = loaded
+            .iter()
+            .map(|l| {
+                let mut m = HashMap::new();
+                for r in &l.rejects {
+                    if let Some(k) = &r.key {
+                        m.entry(k.as_str()).or_insert(r.origin);
+                    }
+                }
+                m
+            })
+            .collect();
+        let keyless_rejects = loaded
+            .iter()
+            .map(|l| {
+                let mut rows: Vec<Origin> = l
+                    .rejects
+                    .iter()
+                    .filter(|r| r.key.is_none())
+                    .map(|r| r.origin)
+                    .collect();
+                rows.dedup();
+                rows.len()
+            })
+            .collect();
+        let mut unexpected = vec![HashMap::new(); run.checks.len()];
+        for b in breaks.iter().filter(|b| b.kind == BreakKind::Unexpected) {
+            if let Some(k) = b.key.as_deref() {
+                unexpected[b.check].insert(k.trim().to_lowercase(), k);
+            }
+        }
+        Hazards {
+            rejected,
+            keyless_rejects,
+            paired: paired.to_vec(),
+            unexpected,
+        }
+    }
+}
+
+/// The kind's usual action and how safe it is to automate, unless acting could do harm. Each case
+/// carries a note saying why:
+/// - `to` is `read_only` (a bank statement cannot be posted to): investigate;
+/// - a `missing` key whose row in `to` was rejected: investigate (a replay would post it twice once
+///   the row is fixed);
+/// - a `missing` key when the check's sides share no key at all: investigate (the key mapping is
+///   wrong, and every record would be replayed);
+/// - a `missing` key that `to` holds spelled with another case or spaces: investigate;
+/// - a `missing` key while `to` has rejected rows whose key could not be read: replay, but review.
 fn adjusted_action(
     run: &RunPlan,
-    rejected: &[HashMap<&str, crate::model::Origin>],
+    hazards: &Hazards,
     b: &Break,
     to: usize,
     system: usize,
-) -> (Action, Option<String>) {
+) -> (Action, &'static str, Option<String>) {
     let action = b.kind.action();
-    if b.kind == BreakKind::Missing
-        && let Some(o) = b.key.as_deref().and_then(|k| rejected[to].get(k))
-    {
-        let source = &run.sources[to];
-        let file = &source
-            .files
-            .get(o.file as usize)
-            .map_or("", |f| f.display.as_str());
-        let note = format!(
-            "{} has a rejected row with this key ({file}:{}, see rejects.csv): fix that row instead of replaying",
-            source.name, o.line
-        );
-        return (Action::Investigate, Some(note));
-    }
+    let investigate = |note: String| {
+        (
+            Action::Investigate,
+            Action::Investigate.automation(),
+            Some(note),
+        )
+    };
+    let to_name = &run.sources[to].name;
     if run.sources[system].read_only && action != Action::Investigate {
-        let note = format!(
+        return investigate(format!(
             "{} is read_only: recon will not {} there; correct the other side or book it by hand",
             run.sources[system].name,
             action.name()
-        );
-        return (Action::Investigate, Some(note));
+        ));
     }
-    (action, None)
+    if b.kind == BreakKind::Missing {
+        let key = b.key.as_deref().unwrap_or("");
+        if let Some(o) = hazards.rejected[to].get(key) {
+            let file = run.sources[to]
+                .files
+                .get(o.file as usize)
+                .map_or("", |f| f.display.as_str());
+            return investigate(format!(
+                "{to_name} has a rejected row with this key ({file}:{}, see rejects.csv): fix that row instead of replaying",
+                o.line
+            ));
+        }
+        if !hazards.paired[b.check] {
+            return investigate(format!(
+                "no key occurs in both sides of check {:?}: check the key columns and clean-up before replaying anything",
+                run.checks[b.check].name
+            ));
+        }
+        if let Some(other) = hazards.unexpected[b.check].get(&key.trim().to_lowercase()) {
+            return investigate(format!(
+                "{to_name} holds {other:?}, which differs from this key only by case or spaces: a clean-up (trim, lowercase) may be missing"
+            ));
+        }
+        let keyless = hazards.keyless_rejects[to];
+        if keyless > 0 {
+            return (
+                action,
+                "review",
+                Some(format!(
+                    "{to_name} has {keyless} rejected row(s) whose key could not be read: one may be this key (see rejects.csv)"
+                )),
+            );
+        }
+    }
+    (action, action.automation(), None)
 }
 
 /// A hash of what the instruction is about: check, action, kind, key, system and the evidence's

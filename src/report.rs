@@ -150,6 +150,20 @@ pub fn warnings(plan: &RunPlan, loaded: &[Loaded], results: &[CheckResult]) -> V
             ));
         }
     }
+    for (s, l) in plan.sources.iter().zip(loaded) {
+        if let Some(o) = l.header_repeats.first() {
+            out.push(format!(
+                "source {:?}: the header line appears again inside the data at {}:{}{} (files concatenated?); those lines are skipped",
+                s.name,
+                s.files[o.file as usize].display,
+                o.line,
+                match l.header_repeats.len() - 1 {
+                    0 => String::new(),
+                    n => format!(" and {n} more place(s)"),
+                }
+            ));
+        }
+    }
     // Per source in parallel: this is one pass over every key of the run.
     let clashes: Vec<Option<String>> = plan
         .sources
@@ -196,7 +210,7 @@ fn key_clashes(source: &str, l: &Loaded) -> Option<String> {
     }
     let (a, b) = clashes.iter().next()?;
     Some(format!(
-        "source {source:?}: {} key(s) differ from another only by case or surrounding spaces (e.g. {a:?} and {b:?}); they are matched as different keys",
+        "source {source:?}: {} pair(s) of keys differ only by case or surrounding spaces (e.g. {a:?} and {b:?}); they are matched as different keys",
         clashes.len()
     ))
 }
@@ -467,7 +481,7 @@ fn write_repairs(r: &Report, mut w: impl Write) -> Result<()> {
             "amount": rep.amount.map(|(c, v)| money(c, v)),
             "currency": rep.amount.map(|(c, _)| c.code().to_string()),
             "amount_minor": rep.amount.map(|(_, v)| v.to_string()),
-            "automation": rep.action.automation(),
+            "automation": rep.automation,
             "fields": rep.fields,
             "evidence": rep.evidence.iter().map(|&x| place(x)).collect::<Vec<_>>(),
             "keep": rep.keep.map(place),

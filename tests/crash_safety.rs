@@ -201,3 +201,32 @@ fn the_summary_names_the_bytes_of_the_other_outputs() {
         assert_eq!(summary["outputs"][name]["sha256"], digest, "{name}");
     }
 }
+
+#[test]
+fn out_dot_names_the_folder_and_a_folder_named_like_an_output_is_foreign() {
+    let work = tempfile::tempdir().unwrap();
+    write_case(work.path(), 10, 0);
+    common::recon(
+        work.path(),
+        &["run", "-q", "-c", "recon.toml", "-o", "out/."],
+    )
+    .expect_code(1);
+    common::recon(
+        work.path(),
+        &["run", "-q", "-c", "recon.toml", "-o", "./out/"],
+    )
+    .expect_code(1);
+    assert_eq!(common::files(&work.path().join("out")).len(), 4);
+    fs::remove_file(work.path().join("out/breaks.csv")).unwrap();
+    fs::create_dir(work.path().join("out/breaks.csv")).unwrap();
+    fs::write(work.path().join("out/breaks.csv/mine.txt"), "keep me").unwrap();
+    let run = common::recon(work.path(), &["run", "-c", "recon.toml", "-o", "out"]);
+    run.expect_code(2);
+    assert!(
+        run.stderr()
+            .contains("holds files recon did not write (breaks.csv)"),
+        "{}",
+        run.described
+    );
+    assert!(work.path().join("out/breaks.csv/mine.txt").exists());
+}

@@ -125,20 +125,146 @@ fn undeclared_non_utf8_is_rejected_with_the_text_shown() {
 #[test]
 fn concatenated_files_with_repeated_headers_and_boms() {
     let o = run(
-        &config("max_rejects = 5", ""),
+        &config("", ""),
         &[
-            (
-                "a.csv",
-                b"\xef\xbb\xbfk,amt\nK1,1.00\n\xef\xbb\xbfk,amt\nK2,2.00\n\xef\xbb\xbfK3,3.00\n",
-            ),
+            ("a.csv", b"\xef\xbb\xbfk,amt\nK1,1.00\n\xef\xbb\xbfk,amt\nK2,2.00\n\xef\xbb\xbf\"K3\",3.00\n"),
             ("b.csv", b"k,amt\nK1,1.00\nK2,2.00\nK3,3.00\n"),
         ],
     );
+    assert_eq!((o.code, o.rejects.as_str()), (0, ""), "{}", o.described);
+    assert_eq!(o.summary["sources"][0]["rows_read"], 3);
+    assert_eq!(
+        o.summary["warnings"][0],
+        "source \"a\": the header line appears again inside the data at a.csv:3 (files concatenated?); those lines are skipped"
+    );
+}
+
+#[test]
+fn hidden_files_and_blank_files() {
+    // A wildcard skips hidden files (an editor's lock file here); a file of blank lines is empty.
+    let o = run(
+        &config("", ""),
+        &[
+            ("a.csv", b"k,amt\nK1,1.00\n"),
+            (".~lock.a.csv#", b"k,amt\nK1,1.00\n"),
+            ("a2.csv", b"\n\r\n"),
+            ("b.csv", b"k,amt\nK1,1.00\n"),
+        ],
+    );
     assert_eq!(o.code, 0, "{}", o.described);
+    let files: Vec<&str> = o.summary["sources"][0]["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(files, ["a.csv", "a2.csv"]);
+}
+
+#[test]
+fn bytes_invalid_in_a_declared_encoding_are_rejected_not_merged() {
+    let o = run(
+        &config("encoding = \"shift_jis\"\nmax_rejects = 5", ""),
+        &[
+            (
+                "a.csv",
+                b"\xef\xbb\xbfk,amt\nORD\xa0,10.00\nORD\xfd,10.00\n",
+            ),
+            ("b.csv", b"k,amt\n"),
+        ],
+    );
     assert_eq!(
         o.rejects,
-        "a,a.csv,3,,the header line again (files concatenated?),\"k,amt\"\n"
+        "a,a.csv,2,k,not valid Shift_JIS,ORD\u{fffd}\na,a.csv,3,k,not valid Shift_JIS,ORD\u{fffd}\n",
+        "{}",
+        o.described
     );
+}
+
+#[test]
+fn replays_are_held_back_when_the_receiver_may_hold_the_key() {
+    // b rejects K2 (ragged row: its key is still read) and K3 (value), and holds " k4" for K4.
+    let a = config("", "max_rejects = 5\nkey = { column = \"k\" }").replace("key = { column = \"k\" }\namount = { column = \"amt\" }\ncurrency = { value = \"EUR\" }\nmax_rejects", "amount = { column = \"amt\" }\ncurrency = { value = \"EUR\" }\nmax_rejects");
+    let o = run(
+        &a,
+        &[
+            (
+                "a.csv",
+                b"k,amt\nK1,1.00\nK2,2.00\nK3,3.00\nK4,4.00\nK5,5.00\n",
+            ),
+            ("b.csv", b"k,amt\nK1,1.00\nK2,2.00,x\nK3,three\n k4,4.00\n"),
+        ],
+    );
+    let missing: Vec<(&str, &str, &str)> = o
+        .breaks
+        .iter()
+        .filter(|r| r[1] == "missing")
+        .map(|r| {
+            (
+                r[2].as_str(),
+                r[r.len() - 2].as_str(),
+                r[r.len() - 1].as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        missing,
+        [
+            (
+                "K2",
+                "investigate",
+                "b has a rejected row with this key (b.csv:3, see rejects.csv): fix that row instead of replaying"
+            ),
+            (
+                "K3",
+                "investigate",
+                "b has a rejected row with this key (b.csv:4, see rejects.csv): fix that row instead of replaying"
+            ),
+            (
+                "K4",
+                "investigate",
+                "b holds \" k4\", which differs from this key only by case or spaces: a clean-up (trim, lowercase) may be missing"
+            ),
+            ("K5", "replay", ""),
+        ],
+        "{}",
+        o.described
+    );
+}
+
+#[test]
+fn a_check_that_shares_no_key_replays_nothing() {
+    let o = run(
+        &config("", ""),
+        &[
+            ("a.csv", b"k,amt\nORD-1,1.00\n"),
+            ("b.csv", b"k,amt\nX-1,1.00\n"),
+        ],
+    );
+    let row = o.breaks.iter().find(|r| r[1] == "missing").unwrap();
+    assert_eq!(row[row.len() - 2], "investigate");
+    assert_eq!(
+        row[row.len() - 1],
+        "no key occurs in both sides of check \"ab\": check the key columns and clean-up before replaying anything"
+    );
+}
+
+#[test]
+fn a_closed_stderr_keeps_the_exit_code() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("a.csv"), b"k,amt\nK1,1.00\nK1,1.00\n").unwrap();
+    fs::write(dir.path().join("b.csv"), b"k,amt\nk1,1.00\n").unwrap();
+    fs::write(dir.path().join("recon.toml"), config("", "")).unwrap();
+    // A pipe whose reading end is closed: writing to it fails with EPIPE.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_recon"))
+        .args(["run", "-q", "-c", "recon.toml", "-o", "out"])
+        .current_dir(dir.path())
+        .stderr(writer)
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(1));
 }
 
 #[test]
@@ -173,7 +299,7 @@ fn keys_that_differ_only_by_case_or_spaces_are_warned_about() {
         ],
     );
     assert_eq!(o.code, 1, "{}", o.described);
-    let warning = "source \"a\": 1 key(s) differ from another only by case or surrounding spaces (e.g. \"ORD-1\" and \"ord-1 \"); they are matched as different keys";
+    let warning = "source \"a\": 1 pair(s) of keys differ only by case or surrounding spaces (e.g. \"ORD-1\" and \"ord-1 \"); they are matched as different keys";
     assert_eq!(o.summary["warnings"][0], warning);
     assert!(
         o.stderr.contains(&format!("warning: {warning}")),

@@ -33,6 +33,10 @@ pub fn read_csv_header(
     let header = csv
         .byte_headers()
         .with_context(|| format!("cannot read the header of {shown}"))?;
+    if header.iter().all(|h| h.iter().all(u8::is_ascii_whitespace)) {
+        // Only blank lines: as empty as an empty file.
+        return Ok(None);
+    }
     Ok(Some(
         header
             .iter()
@@ -60,6 +64,7 @@ struct Tracker<R> {
 impl<R: Read> Read for Tracker<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
+        let n = strip_boms(buf, n);
         let mut m = self.marks.borrow_mut();
         let base = m.offset;
         let found =
@@ -68,6 +73,28 @@ impl<R: Read> Read for Tracker<R> {
         m.offset += n as u64;
         Ok(n)
     }
+}
+
+/// Removes UTF-8 byte-order marks from a chunk (files concatenated after the fact carry them
+/// mid-file, where the csv reader would take them for data, even before a quote). U+FEFF is not a
+/// character any export means to carry. Returns the new length.
+fn strip_boms(buf: &mut [u8], n: usize) -> usize {
+    const BOM: &[u8] = b"\xEF\xBB\xBF";
+    if memchr::memmem::find(&buf[..n], BOM).is_none() {
+        return n;
+    }
+    let mut kept = 0;
+    let mut i = 0;
+    while i < n {
+        if buf[i..n].starts_with(BOM) {
+            i += BOM.len();
+        } else {
+            buf[kept] = buf[i];
+            kept += 1;
+            i += 1;
+        }
+    }
+    kept
 }
 
 /// Turns record start offsets (increasing) into editor line numbers. The csv crate's own line count
@@ -166,18 +193,26 @@ pub(super) fn load<R: BufRead>(
         let start = row.position().map_or(0, |p| p.byte());
         let line = lines.line_of(start);
         last_start = Some((start, line));
+        let origin = Origin { file, line };
+        // Concatenated exports repeat their header: not data, so not a row; reported as a warning.
+        if row.len() == header.len()
+            && row
+                .iter()
+                .zip(&header)
+                .all(|(c, h)| String::from_utf8_lossy(c).trim() == h)
+        {
+            out.header_repeats.push(origin);
+            continue;
+        }
         out.files[0].rows += 1;
-        let mut b = RowBuilder::new(source, Origin { file, line });
-        // Files concatenated after the fact carry a BOM, and often their header, mid-file.
-        let cell = |i: usize| -> &[u8] {
-            let bytes = &row[i];
-            if i == 0 {
-                bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)
-            } else {
-                bytes
-            }
-        };
+        let mut b = RowBuilder::new(source, origin);
+        let cell = |i: usize| -> &[u8] { &row[i] };
         let record = if row.len() != header.len() {
+            // Keep the key where its column exists, so that a replay into this source is held back.
+            if let Some(i) = columns[source.key.slot].filter(|i| *i < row.len()) {
+                let key = std::str::from_utf8(cell(i)).ok();
+                b.key = source.key_cleanup.apply(key);
+            }
             let sep = (source.delimiter as char).to_string();
             let raw: Vec<String> = row
                 .iter()
@@ -187,14 +222,6 @@ pub(super) fn load<R: BufRead>(
                 "",
                 format!("expected {} fields, found {}", header.len(), row.len()),
                 &raw.join(&sep),
-            );
-            None
-        } else if (0..row.len()).all(|i| String::from_utf8_lossy(cell(i)).trim() == header[i]) {
-            let sep = (source.delimiter as char).to_string();
-            b.reject(
-                "",
-                "the header line again (files concatenated?)",
-                &header.join(&sep),
             );
             None
         } else {

@@ -212,6 +212,7 @@ pub(super) fn load<R: BufRead>(
             .and_then(|()| de.end());
             match parsed {
                 Err(e) => {
+                    b.key = readable_key(source, bytes);
                     // serde_json says "at line 1 column C" of the one-line document: keep the column.
                     let msg = e.to_string();
                     let msg = msg.split(" at line ").next().unwrap_or(&msg);
@@ -244,6 +245,22 @@ pub(super) fn load<R: BufRead>(
     }
     out.json_present = Some((objects, present));
     Ok(out)
+}
+
+/// The key of a line that was rejected, when the line is JSON whose key path holds a scalar: so that
+/// a replay of that key into this source is held back.
+fn readable_key(source: &SourcePlan, bytes: &[u8]) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    let mut v = &value;
+    for seg in &source.key.path {
+        v = v.get(seg)?;
+    }
+    let text = match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Number(n) => n.to_string(),
+        _ => return None,
+    };
+    source.key_cleanup.apply(Some(&text))
 }
 
 /// After a whole source is read: a mapped path that no line has is a config mistake (a typo in

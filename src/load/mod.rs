@@ -76,6 +76,8 @@ pub struct Loaded {
     pub files: Vec<FileStats>,
     /// JSONL only: objects parsed, and per slot how many of them had the field (null counts).
     json_present: Option<(u64, Vec<u64>)>,
+    /// CSV only: where the header line appears again (concatenated files); not counted as rows.
+    pub header_repeats: Vec<Origin>,
 }
 
 impl Loaded {
@@ -134,6 +136,7 @@ fn load_source(source: &SourcePlan) -> Result<Loaded> {
         out.records.append(&mut part.records);
         out.rejects.extend(part.rejects);
         out.files.extend(part.files);
+        out.header_repeats.extend(part.header_repeats);
         if let Some((n, p)) = part.json_present {
             objects += n;
             present.iter_mut().zip(p).for_each(|(a, b)| *a += b);
@@ -164,6 +167,8 @@ pub fn open_input(
         reader = Box::new(BufReader::with_capacity(1 << 20, gz));
     }
     if let Some(encoding) = encoding {
+        // A UTF-8 BOM ahead of a legacy encoding would be decoded into text ("ï»¿").
+        skip_bom(&mut reader)?;
         let decoded = encoding_rs_io::DecodeReaderBytesBuilder::new()
             .encoding(Some(encoding))
             .build(reader);
@@ -236,6 +241,13 @@ impl RowBuilder<'_> {
         let s = self.source;
         let mut text = |f: &FieldRef, me: &mut Self| -> Option<Option<Text<'v>>> {
             match get(f) {
+                // Decoding a declared encoding turns bytes that are not valid in it into U+FFFD:
+                // two different keys could merge, so the field is rejected instead.
+                Ok(Some(t)) if s.encoding.is_some() && t.s.contains('\u{fffd}') => {
+                    let why = format!("not valid {}", s.encoding.map_or("", |e| e.name()));
+                    me.reject(&f.name, why, t.s);
+                    None
+                }
                 Ok(v) => Some(v),
                 Err(reason) => {
                     me.reject(&f.name, reason, "");
