@@ -312,3 +312,31 @@ fn explain_into_a_full_disk_is_not_a_panic() {
         .unwrap();
     assert_eq!(status.code(), Some(0));
 }
+
+#[test]
+fn keys_stay_text_even_as_json_numbers() {
+    // A 25-digit JSON number key is its literal text, never a float: it matches the CSV's text.
+    let a = r#"
+[[source]]
+name = "a"
+format = "jsonl"
+path = "a.jsonl"
+key = { column = "k" }
+amount = { column = "amt" }
+currency = { value = "EUR" }
+"#;
+    let o = run(
+        a,
+        "",
+        &[
+            ("a.jsonl", b"{\"k\":1234567890123456789012345,\"amt\":\"1.00\"}\n{\"k\":\"000123\",\"amt\":\"2.00\"}\n"),
+            ("b.csv", b"k,amt,cur\n1234567890123456789012345,100,EUR\n000123,200,EUR\n"),
+        ],
+    );
+    assert_eq!(
+        (o.code, o.rejects.as_str(), o.breaks.as_str()),
+        (0, "", ""),
+        "{}",
+        o.described
+    );
+}
