@@ -206,11 +206,10 @@ pub(super) fn load<R: BufRead>(
         }
         out.files[0].rows += 1;
         let mut b = RowBuilder::new(source, origin);
-        let cell = |i: usize| -> &[u8] { &row[i] };
         let record = if row.len() != header.len() {
             // Keep the key where its column exists, so that a replay into this source is held back.
             if let Some(i) = columns[source.key.slot].filter(|i| *i < row.len()) {
-                let key = std::str::from_utf8(cell(i)).ok();
+                let key = std::str::from_utf8(&row[i]).ok();
                 b.key = source.key_cleanup.apply(key);
             }
             let sep = (source.delimiter as char).to_string();
@@ -228,9 +227,9 @@ pub(super) fn load<R: BufRead>(
             let get = |f: &crate::config::FieldRef| -> Result<Option<Text>, String> {
                 let i = columns[f.slot]
                     .ok_or_else(|| format!("column {:?} is not in this file's header", f.name))?;
-                std::str::from_utf8(cell(i))
+                std::str::from_utf8(&row[i])
                     .map(|s| Some(Text::plain(s)))
-                    .map_err(|_| format!("not valid UTF-8: {:?}", String::from_utf8_lossy(cell(i))))
+                    .map_err(|_| format!("not valid UTF-8: {:?}", String::from_utf8_lossy(&row[i])))
             };
             b.build(get)
         };
