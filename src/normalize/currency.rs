@@ -42,6 +42,18 @@ MDL MGA MKD MMK MNT MOP MRU MUR MVR MWK MXN MXV MYR MZN NAD NGN NIO NOK NPR NZD 
 RON RSD RUB SAR SBD SCR SDG SEK SGD SHP SLE SLL SOS SRD SSP STN SVC SYP SZL THB TJS TMT TOP TRY TTD TWD TZS \
 UAH USD USN UYU UZS VED VES WST XCD XCG YER ZAR ZMW ZWG ZWL";
 
+/// A code as written (`usd`, ` EUR `) in upper case, if it is three ASCII letters.
+fn code_of(text: &str) -> Option<[u8; 3]> {
+    match text.trim().as_bytes() {
+        [a, b, c] if [a, b, c].iter().all(|x| x.is_ascii_alphabetic()) => Some([
+            a.to_ascii_uppercase(),
+            b.to_ascii_uppercase(),
+            c.to_ascii_uppercase(),
+        ]),
+        _ => None,
+    }
+}
+
 /// Every known currency, sorted by code: built once, searched for every amount of a run.
 fn table() -> &'static [Currency] {
     static TABLE: OnceLock<Vec<Currency>> = OnceLock::new();
@@ -74,15 +86,10 @@ pub struct Currency {
 impl Currency {
     /// Looks a code up case-insensitively, after trimming spaces: `usd`, ` EUR ` and `Jpy` are accepted.
     pub fn parse(text: &str) -> Option<Currency> {
-        let t = text.trim().as_bytes();
-        if t.len() != 3 || !t.iter().all(u8::is_ascii_alphabetic) {
-            return None;
-        }
-        let code = [
-            t[0].to_ascii_uppercase(),
-            t[1].to_ascii_uppercase(),
-            t[2].to_ascii_uppercase(),
-        ];
+        Currency::lookup(code_of(text)?)
+    }
+
+    fn lookup(code: [u8; 3]) -> Option<Currency> {
         let table = table();
         let i = table.binary_search_by(|c| c.code.cmp(&code)).ok()?;
         Some(table[i])
@@ -135,18 +142,10 @@ impl Currencies {
 
     /// Like [`Currency::parse`], with the run's overrides first.
     pub fn parse(&self, text: &str) -> Option<Currency> {
-        let t = text.trim().as_bytes();
-        if t.len() != 3 || !t.iter().all(u8::is_ascii_alphabetic) {
-            return None;
-        }
-        let code = [
-            t[0].to_ascii_uppercase(),
-            t[1].to_ascii_uppercase(),
-            t[2].to_ascii_uppercase(),
-        ];
+        let code = code_of(text)?;
         match self.overrides.iter().find(|c| c.code == code) {
             Some(c) => Some(*c),
-            None => Currency::parse(text),
+            None => Currency::lookup(code),
         }
     }
 }
