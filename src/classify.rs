@@ -15,6 +15,16 @@ pub enum Side {
     To,
 }
 
+impl CheckPlan {
+    /// The source on one side of this check.
+    pub fn source(&self, side: Side) -> usize {
+        match side {
+            Side::From => self.from,
+            Side::To => self.to,
+        }
+    }
+}
+
 /// One finding about one key in one check, with the records that prove it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Break {
@@ -29,6 +39,16 @@ pub struct Break {
     pub to: Vec<u32>,
     /// The compared fields that differ (mismatches only), in the check's `compare` order.
     pub fields: Vec<String>,
+}
+
+impl Break {
+    /// The record indices on one side, earliest first.
+    pub fn indices(&self, side: Side) -> &[u32] {
+        match side {
+            Side::From => &self.from,
+            Side::To => &self.to,
+        }
+    }
 }
 
 /// The outcome of one check.

@@ -49,14 +49,7 @@ pub struct Plan {
 /// (conflicting duplicates) or the sources carry no amount.
 pub fn exposure(plan: &RunPlan, loaded: &[Loaded], b: &Break) -> Option<(Currency, i128)> {
     let check = &plan.checks[b.check];
-    let rec = |side: Side, i: u32| {
-        let src = if side == Side::From {
-            check.from
-        } else {
-            check.to
-        };
-        &loaded[src].records[i as usize]
-    };
+    let rec = |side: Side, i: u32| &loaded[check.source(side)].records[i as usize];
     let amount = |side: Side, idx: &[u32]| -> Option<(Currency, i128)> {
         let mut total = 0i128;
         let mut currency = None;
@@ -67,11 +60,10 @@ pub fn exposure(plan: &RunPlan, loaded: &[Loaded], b: &Break) -> Option<(Currenc
         }
         Some((currency?, total))
     };
-    let side_idx = |side: Side| if side == Side::From { &b.from } else { &b.to };
     match b.kind {
         BreakKind::Missing => amount(Side::From, &b.from[..1]),
         BreakKind::Unexpected => amount(Side::To, &b.to[..1]),
-        BreakKind::Duplicate => amount(b.side, &side_idx(b.side)[1..]),
+        BreakKind::Duplicate => amount(b.side, &b.indices(b.side)[1..]),
         BreakKind::ConflictingDuplicate => None,
         BreakKind::AmountMismatch => {
             let (c, x) = amount(Side::From, &b.from)?;
@@ -79,7 +71,7 @@ pub fn exposure(plan: &RunPlan, loaded: &[Loaded], b: &Break) -> Option<(Currenc
             Some((c, x - y))
         }
         BreakKind::FieldMismatch => amount(Side::From, &b.from),
-        BreakKind::Unkeyed => amount(b.side, side_idx(b.side)),
+        BreakKind::Unkeyed => amount(b.side, b.indices(b.side)),
     }
 }
 
@@ -93,24 +85,17 @@ pub fn plan(run: &RunPlan, loaded: &[Loaded], breaks: &[Break], paired: &[bool])
     let hazards = Hazards::new(run, loaded, breaks, paired);
     for b in breaks {
         let check = &run.checks[b.check];
-        let src = |side: Side| {
-            if side == Side::From {
-                check.from
-            } else {
-                check.to
-            }
+        let refs = |side: Side, idx: &[u32]| {
+            idx.iter()
+                .map(|&i| (check.source(side), i))
+                .collect::<Vec<_>>()
         };
-        let refs =
-            |side: Side, idx: &[u32]| idx.iter().map(|&i| (src(side), i)).collect::<Vec<_>>();
-        let system = src(b.side);
+        let system = check.source(b.side);
         let (action, automation, note) = adjusted_action(run, &hazards, b, check.to, system);
-        let side_idx: &[u32] = if b.side == Side::From { &b.from } else { &b.to };
+        let side_idx = b.indices(b.side);
         let (evidence, keep) = match b.kind {
             BreakKind::Missing => (refs(Side::From, &b.from[..1]), None),
-            BreakKind::Duplicate => (
-                refs(b.side, &side_idx[1..]),
-                Some((src(b.side), side_idx[0])),
-            ),
+            BreakKind::Duplicate => (refs(b.side, &side_idx[1..]), Some((system, side_idx[0]))),
             _ => {
                 let mut e = refs(Side::From, &b.from);
                 e.extend(refs(Side::To, &b.to));

@@ -71,23 +71,12 @@ impl Report<'_> {
     }
 
     fn side_refs(&self, b: &Break, side: Side) -> Vec<RecordRef> {
-        let check = &self.plan.checks[b.check];
-        let (src, idx) = if side == Side::From {
-            (check.from, &b.from)
-        } else {
-            (check.to, &b.to)
-        };
-        idx.iter().map(|&i| (src, i)).collect()
+        let src = self.plan.checks[b.check].source(side);
+        b.indices(side).iter().map(|&i| (src, i)).collect()
     }
 
     fn system(&self, b: &Break) -> &str {
-        let check = &self.plan.checks[b.check];
-        &self.plan.sources[if b.side == Side::From {
-            check.from
-        } else {
-            check.to
-        }]
-        .name
+        &self.plan.sources[self.plan.checks[b.check].source(b.side)].name
     }
 }
 

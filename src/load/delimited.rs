@@ -8,7 +8,7 @@ use std::rc::Rc;
 
 use anyhow::{Context, Result, anyhow, bail};
 
-use super::{FileStats, Loaded, RowBuilder, Text, skip_bom};
+use super::{Loaded, RowBuilder, Text, skip_bom};
 use crate::config::SourcePlan;
 use crate::model::Origin;
 
@@ -182,11 +182,7 @@ pub(super) fn load<R: BufRead>(
         .iter()
         .map(|f| header.iter().position(|h| *h == f.name))
         .collect();
-    let mut out = Loaded {
-        files: vec![FileStats::default()],
-        records: Vec::with_capacity(estimate),
-        ..Default::default()
-    };
+    let mut out = Loaded::for_file(estimate);
     let mut row = csv::ByteRecord::new();
     let mut last_start = None;
     while csv.read_byte_record(&mut row).map_err(|e| anyhow!(e))? {

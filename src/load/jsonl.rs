@@ -6,10 +6,11 @@ use std::fmt;
 use std::io::BufRead;
 
 use anyhow::{Result, bail};
+use serde::Deserialize as _;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
-use super::{FileStats, Loaded, RowBuilder, Text, skip_bom};
+use super::{Loaded, RowBuilder, Text, skip_bom};
 use crate::config::{FieldRef, SourcePlan};
 use crate::model::Origin;
 
@@ -161,8 +162,6 @@ impl<'de> DeserializeSeed<'de> for ScalarSeed<'_> {
     }
 }
 
-use serde::Deserialize as _;
-
 pub(super) fn load<R: BufRead>(
     source: &SourcePlan,
     file: u32,
@@ -171,11 +170,7 @@ pub(super) fn load<R: BufRead>(
 ) -> Result<Loaded> {
     skip_bom(&mut reader)?;
     let tree = Node::build(&source.slots);
-    let mut out = Loaded {
-        files: vec![FileStats::default()],
-        records: Vec::with_capacity(estimate),
-        ..Default::default()
-    };
+    let mut out = Loaded::for_file(estimate);
     let mut present = vec![0u64; source.slots.len()];
     let mut objects = 0u64;
     let mut buf = Vec::new();

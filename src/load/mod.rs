@@ -81,6 +81,15 @@ pub struct Loaded {
 }
 
 impl Loaded {
+    /// An empty result for one file, with room reserved for `estimate` records.
+    fn for_file(estimate: usize) -> Loaded {
+        Loaded {
+            files: vec![FileStats::default()],
+            records: Vec::with_capacity(estimate),
+            ..Default::default()
+        }
+    }
+
     pub fn rows(&self) -> u64 {
         self.files.iter().map(|f| f.rows).sum()
     }
