@@ -1,18 +1,31 @@
 //! Classification: for every key of a check, the one or two findings it deserves, or none (matched).
 //! Only breaks become structs; a clean key is just counted.
 
+use std::collections::BTreeMap;
+
 use anyhow::Result;
+use chrono::NaiveDate;
 
 use crate::config::{CheckPlan, Field};
 use crate::load::Loaded;
 use crate::matching::Joined;
 use crate::model::{BreakKind, Record};
+use crate::normalize::calendar::Holidays;
 
 /// Which side of a check a finding is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Side {
     From,
     To,
+}
+
+impl Side {
+    pub fn other(self) -> Side {
+        match self {
+            Side::From => Side::To,
+            Side::To => Side::From,
+        }
+    }
 }
 
 impl CheckPlan {
@@ -39,6 +52,8 @@ pub struct Break {
     pub to: Vec<u32>,
     /// The compared fields that differ (mismatches only), in the check's `compare` order.
     pub fields: Vec<String>,
+    /// For timing findings (`late`, `pending`): what the dates are and what the window allows.
+    pub timing: Option<String>,
 }
 
 impl Break {
@@ -64,51 +79,55 @@ pub struct CheckResult {
     pub matched_amounts: Vec<(crate::normalize::currency::Currency, i128)>,
     /// Moved out into the run's sorted list once all checks are classified.
     pub breaks: Vec<Break>,
+    /// Carried-over keys that are clean tonight: the key and its records (from, to).
+    pub resolved: Vec<(String, Vec<u32>, Vec<u32>)>,
 }
 
-/// Classifies every key of one check.
+/// The business date a check is run for, and the calendar its windows are counted in.
+pub struct Day<'a> {
+    pub date: NaiveDate,
+    pub holidays: &'a Holidays,
+}
+
+/// Records carried over from earlier runs for one check, by key: indices into the `from` and `to`
+/// sources' records (appended after the records read tonight).
+pub type Carried = BTreeMap<String, [Vec<u32>; 2]>;
+
+/// Classifies every key of one check: the keys tonight's records share or not (`joined`), plus
+/// the keys of records carried over from earlier runs.
 pub fn classify(
     check_index: usize,
     check: &CheckPlan,
     joined: &Joined,
-    from: &Loaded,
-    to: &Loaded,
+    carried: &Carried,
+    (from, to): (&Loaded, &Loaded),
+    day: &Day,
 ) -> Result<CheckResult> {
     let mut out = CheckResult::default();
-    let mut matched_amounts = std::collections::BTreeMap::new();
-    joined.for_each(|key, f, t| {
+    let mut matched_amounts = BTreeMap::new();
+    let mut visit = |key: &str, f: &[u32], t: &[u32]| {
         out.keys += 1;
         out.paired += u64::from(!f.is_empty() && !t.is_empty());
-        let before = out.breaks.len();
-        let mut add = |kind, side, from: &[u32], to: &[u32], fields: Vec<String>| {
+        let findings = classify_key(check, (f, t), (from, to), day);
+        let clean = findings
+            .iter()
+            .all(|x| !x.kind.is_break() && x.kind != BreakKind::Pending);
+        for x in findings {
             out.breaks.push(Break {
                 check: check_index,
-                kind,
+                kind: x.kind,
                 key: Some(key.to_string()),
-                side,
-                from: from.to_vec(),
-                to: to.to_vec(),
-                fields,
+                side: x.side,
+                from: x.from,
+                to: x.to,
+                fields: x.fields,
+                timing: x.timing,
             });
-        };
-        let f_conflict = side_findings(f, &from.records, Side::From, &mut add);
-        let t_conflict = side_findings(t, &to.records, Side::To, &mut add);
-        match (f.first(), t.first()) {
-            (Some(_), None) => add(BreakKind::Missing, Side::To, f, &[], Vec::new()),
-            (None, Some(_)) => add(BreakKind::Unexpected, Side::To, &[], t, Vec::new()),
-            (Some(&a), Some(&b)) if !f_conflict && !t_conflict => {
-                let (ra, rb) = (&from.records[a as usize], &to.records[b as usize]);
-                let fields = differing_fields(check, ra, rb);
-                if fields.is_empty() {
-                } else if fields == ["amount"] {
-                    add(BreakKind::AmountMismatch, Side::To, &[a], &[b], fields);
-                } else {
-                    add(BreakKind::FieldMismatch, Side::To, &[a], &[b], fields);
-                }
-            }
-            _ => {}
         }
-        if out.breaks.len() == before {
+        if clean && carried.contains_key(key) {
+            out.resolved.push((key.to_string(), f.to_vec(), t.to_vec()));
+        }
+        if clean {
             out.matched += 1;
             if let Some(&a) = f.first() {
                 let r = &from.records[a as usize];
@@ -117,9 +136,34 @@ pub fn classify(
                 }
             }
         }
+    };
+    // Tonight's keys, each with the records carried over for it; then the carried-only keys.
+    let earliest = |recs: &[Record], v: &mut Vec<u32>| {
+        v.sort_by_key(|&i| (recs[i as usize].at, recs[i as usize].origin));
+    };
+    let mut seen_carried = std::collections::HashSet::new();
+    joined.for_each(|key, f, t| match carried.get_key_value(key) {
+        None => visit(key, f, t),
+        Some((k, [cf, ct])) => {
+            seen_carried.insert(k.as_str());
+            let (mut f, mut t) = ([f, cf].concat(), [t, ct].concat());
+            earliest(&from.records, &mut f);
+            earliest(&to.records, &mut t);
+            visit(key, &f, &t);
+        }
     })?;
+    if seen_carried.len() < carried.len() {
+        for (key, [f, t]) in carried {
+            if !seen_carried.contains(key.as_str()) {
+                let (mut f, mut t) = (f.clone(), t.clone());
+                earliest(&from.records, &mut f);
+                earliest(&to.records, &mut t);
+                visit(key, &f, &t);
+            }
+        }
+    }
     for (side, loaded) in [(Side::From, from), (Side::To, to)] {
-        for (i, r) in loaded.records.iter().enumerate() {
+        for (i, r) in loaded.records[..loaded.fresh].iter().enumerate() {
             if r.key.is_none() {
                 let idx = vec![i as u32];
                 let (f, t) = if side == Side::From {
@@ -135,6 +179,7 @@ pub fn classify(
                     from: f,
                     to: t,
                     fields: Vec::new(),
+                    timing: None,
                 });
             }
         }
@@ -143,14 +188,114 @@ pub fn classify(
     Ok(out)
 }
 
+/// One finding about a key, before it is tied to its check and key.
+struct Finding {
+    kind: BreakKind,
+    side: Side,
+    from: Vec<u32>,
+    to: Vec<u32>,
+    fields: Vec<String>,
+    timing: Option<String>,
+}
+
+impl Finding {
+    fn new(kind: BreakKind, side: Side, from: &[u32], to: &[u32]) -> Finding {
+        Finding {
+            kind,
+            side,
+            from: from.to_vec(),
+            to: to.to_vec(),
+            fields: Vec::new(),
+            timing: None,
+        }
+    }
+}
+
+/// The findings of one key of a check, given each side's records (earliest first).
+fn classify_key(
+    check: &CheckPlan,
+    (f, t): (&[u32], &[u32]),
+    (from, to): (&Loaded, &Loaded),
+    day: &Day,
+) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let f_conflict = side_finding(f, &from.records, Side::From, &mut out);
+    let t_conflict = side_finding(t, &to.records, Side::To, &mut out);
+    let date = |r: &Record| r.date.unwrap_or(day.date);
+    match (f.first(), t.first()) {
+        (Some(&a), None) => {
+            let opened = date(&from.records[a as usize]);
+            let closes = day.holidays.window_end(opened, check.window);
+            if day.date < closes {
+                let mut x = Finding::new(BreakKind::Pending, Side::To, f, &[]);
+                x.timing = Some(format!(
+                    "from on {opened}, window {} open until {closes}",
+                    check.window
+                ));
+                out.push(x);
+            } else {
+                out.push(Finding::new(BreakKind::Missing, Side::To, f, &[]));
+            }
+        }
+        (None, Some(&b)) => {
+            let opened = date(&to.records[b as usize]);
+            let closes = day.holidays.window_end(opened, check.lead);
+            if day.date < closes {
+                let mut x = Finding::new(BreakKind::Pending, Side::From, &[], t);
+                x.timing = Some(format!(
+                    "to on {opened}, lead {} open until {closes}",
+                    check.lead
+                ));
+                out.push(x);
+            } else {
+                out.push(Finding::new(BreakKind::Unexpected, Side::To, &[], t));
+            }
+        }
+        (Some(&a), Some(&b)) if !f_conflict && !t_conflict => {
+            let (ra, rb) = (&from.records[a as usize], &to.records[b as usize]);
+            let fields = differing_fields(check, ra, rb);
+            let kind = if fields.is_empty() {
+                None
+            } else if fields == ["amount"] {
+                Some(BreakKind::AmountMismatch)
+            } else {
+                Some(BreakKind::FieldMismatch)
+            };
+            match kind {
+                Some(kind) => {
+                    let mut x = Finding::new(kind, Side::To, &[a], &[b]);
+                    x.fields = fields;
+                    out.push(x);
+                }
+                None if check.timed && date(rb) > date(ra) => {
+                    let (df, dt) = (date(ra), date(rb));
+                    let closes = day.holidays.window_end(df, check.window);
+                    let days = (dt - df).num_days();
+                    let mut x = Finding::new(BreakKind::Late, Side::To, &[a], &[b]);
+                    x.timing = Some(if dt <= closes {
+                        format!(
+                            "from on {df}, to on {dt}: {days} day(s) later, inside window {}",
+                            check.window
+                        )
+                    } else {
+                        format!(
+                            "from on {df}, to on {dt}: {days} day(s) later, after window {} closed on {closes}",
+                            check.window
+                        )
+                    });
+                    out.push(x);
+                }
+                None => {}
+            }
+        }
+        _ => {}
+    }
+    out
+}
+
 /// Adds the duplicate finding of one side, if its key occurs more than once; returns whether the
 /// duplicates conflict (then the key's records are not compared across sides).
-fn side_findings(
-    idx: &[u32],
-    records: &[Record],
-    side: Side,
-    add: &mut impl FnMut(BreakKind, Side, &[u32], &[u32], Vec<String>),
-) -> bool {
+fn side_finding(idx: &[u32], records: &[Record], side: Side, out: &mut Vec<Finding>) -> bool {
     if idx.len() < 2 {
         return false;
     }
@@ -163,10 +308,10 @@ fn side_findings(
     } else {
         BreakKind::Duplicate
     };
-    match side {
-        Side::From => add(kind, side, idx, &[], Vec::new()),
-        Side::To => add(kind, side, &[], idx, Vec::new()),
-    }
+    out.push(match side {
+        Side::From => Finding::new(kind, side, idx, &[]),
+        Side::To => Finding::new(kind, side, &[], idx),
+    });
     conflict
 }
 

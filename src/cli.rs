@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 #[command(name = "recon", version, propagate_version = true)]
 #[command(after_help = "Examples:\n  \
     recon run --config fixtures/shop/recon.toml --out /tmp/shop-out\n  \
+    recon run -c fixtures/three_nights/recon.toml --date 2026-12-01 --state /tmp/st -o /tmp/d1\n  \
     recon explain duplicate\n\n\
     Exit codes: 0 reconciled, 1 breaks found, 2 the run cannot be trusted (config error, unreadable\n\
     input, more rejected rows than a source allows).")]
@@ -29,8 +30,8 @@ pub enum Command {
     Run(RunArgs),
     /// Explain a break kind: what it means, why it matters, an example and its repair.
     Explain {
-        /// A break kind (missing, unexpected, duplicate, conflicting_duplicate, amount_mismatch,
-        /// field_mismatch, unkeyed); all of them when omitted.
+        /// A finding kind (missing, unexpected, duplicate, conflicting_duplicate, amount_mismatch,
+        /// field_mismatch, unkeyed, pending, late, out_of_order); all of them when omitted.
         kind: Option<String>,
     },
 }
@@ -40,6 +41,14 @@ pub struct RunArgs {
     /// The TOML config: sources and checks. Paths in it are relative to the config file.
     #[arg(long, short, value_name = "FILE")]
     pub config: PathBuf,
+    /// The business date to reconcile, YYYY-MM-DD (default: yesterday in the config's
+    /// `[run] timezone`). Fills `{date}` in source paths and decides what is late, pending or missing.
+    #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_date)]
+    pub date: Option<chrono::NaiveDate>,
+    /// Folder of carried-over state: open breaks and pending items are read from the newest file
+    /// before --date and written to DATE.json, so that the next night re-checks and ages them.
+    #[arg(long, value_name = "DIR")]
+    pub state: Option<PathBuf>,
     /// Folder for the output files; created if missing.
     #[arg(long, short, value_name = "DIR", default_value = "recon-out")]
     pub out: PathBuf,
@@ -49,4 +58,9 @@ pub struct RunArgs {
     /// Print nothing on stdout; the exit code and the output files say everything.
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+fn parse_date(text: &str) -> Result<chrono::NaiveDate, String> {
+    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .map_err(|_| format!("{text:?} is not a date in the form YYYY-MM-DD"))
 }

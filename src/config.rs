@@ -8,20 +8,24 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
+use chrono::{NaiveDate, NaiveTime};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use crate::load::read_csv_header;
+use crate::normalize::calendar::{BusinessDay, Holidays, Window, expand_date};
 use crate::normalize::currency::{Currencies, Currency};
 use crate::normalize::key::KeyCleanup;
 use crate::normalize::money::{NumberFormat, Unit, parse_amount};
-use crate::normalize::time::{TimeFormat, Zone};
+use crate::normalize::time::{DstRule, TimeFormat, Zone};
 
 // ---- the file as written ------------------------------------------------------------------------
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
+    /// The business calendar: zone, cut-off and holidays.
+    run: Option<RawRun>,
     /// Currency exponents that differ from ISO 4217 in these exports, or codes it lacks.
     #[serde(default)]
     currencies: BTreeMap<String, u8>,
@@ -29,6 +33,23 @@ struct RawConfig {
     sources: Vec<RawSource>,
     #[serde(rename = "check", default)]
     checks: Vec<RawCheck>,
+    #[serde(rename = "flow", default)]
+    flows: Vec<RawFlow>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRun {
+    timezone: Option<String>,
+    cutoff: Option<String>,
+    holidays: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFlow {
+    name: String,
+    stages: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -106,6 +127,7 @@ struct RawTime {
     #[serde(default = "rfc3339")]
     format: String,
     timezone: Option<String>,
+    dst: Option<String>,
 }
 
 fn rfc3339() -> String {
@@ -128,6 +150,8 @@ struct RawCheck {
     amount_tolerance: Option<toml::Value>,
     #[serde(default)]
     status_map: BTreeMap<String, String>,
+    window: Option<String>,
+    lead: Option<String>,
 }
 
 /// What a check compares when its `compare` key is left out.
@@ -140,8 +164,23 @@ const DEFAULT_COMPARE: [&str; 2] = ["amount", "currency"];
 pub struct RunPlan {
     pub config_path: PathBuf,
     pub config_sha256: String,
+    /// The business date D this run reconciles.
+    pub date: NaiveDate,
+    pub business_day: BusinessDay,
+    pub holidays: Holidays,
     pub sources: Vec<SourcePlan>,
     pub checks: Vec<CheckPlan>,
+    pub flows: Vec<FlowPlan>,
+}
+
+/// An ordered chain of sources a business flow passes through.
+#[derive(Debug, Clone)]
+pub struct FlowPlan {
+    pub name: String,
+    /// Source indices, first stage first.
+    pub stages: Vec<usize>,
+    /// For each pair of neighbouring stages, the check between them (either direction), if any.
+    pub links: Vec<Option<usize>>,
 }
 
 /// One input file of a source.
@@ -151,6 +190,8 @@ pub struct InputFile {
     pub display: String,
     pub path: PathBuf,
     pub bytes: u64,
+    /// Not read in this run: the file of a record carried over from an earlier run's state.
+    pub carried: bool,
 }
 
 /// A field of the input: a CSV column name, or a dotted path into a JSON object.
@@ -184,6 +225,7 @@ pub struct TimeSpec {
     pub field: FieldRef,
     pub format: TimeFormat,
     pub zone: Option<Zone>,
+    pub dst: DstRule,
 }
 
 /// How many rejected rows a source may have before the run is untrustworthy (exit 2).
@@ -242,6 +284,8 @@ pub struct SourcePlan {
     pub currencies: Currencies,
     /// The text encoding of the files; `None` is UTF-8.
     pub encoding: Option<&'static encoding_rs::Encoding>,
+    /// The run's zone and cut-off, which give each record its business date.
+    pub business_day: BusinessDay,
 }
 
 impl SourcePlan {
@@ -367,12 +411,20 @@ pub struct CheckPlan {
     pub tolerance: Tolerance,
     /// `from` status value -> the `to` status value that means the same state.
     pub status_map: BTreeMap<String, String>,
+    /// How long `to` may lag `from`: a counterpart inside it is `late`, none yet is `pending`.
+    pub window: Window,
+    /// How long `to` may lead `from`: a `to` record inside it waits for its `from` (`pending`).
+    pub lead: Window,
+    /// Whether the config sets `window` or `lead`: only then are agreeing records on different
+    /// business days reported as `late`.
+    pub timed: bool,
 }
 
 // ---- resolution ---------------------------------------------------------------------------------
 
-/// Reads, parses and validates a config file, then finds its input files and checks their headers.
-pub fn load_plan(config_path: &Path) -> Result<RunPlan> {
+/// Reads, parses and validates a config file, then finds its input files for business date `date`
+/// (default: yesterday in the run's zone) and checks their headers.
+pub fn load_plan(config_path: &Path, date: Option<NaiveDate>) -> Result<RunPlan> {
     let bytes = fs::read(config_path)
         .with_context(|| format!("cannot read config {}", config_path.display()))?;
     let text = String::from_utf8(bytes.clone())
@@ -387,7 +439,8 @@ pub fn load_plan(config_path: &Path) -> Result<RunPlan> {
     } else {
         base
     };
-    let mut plan = resolve(raw, &base).map_err(|e| anyhow!("{}: {e}", config_path.display()))?;
+    let mut plan =
+        resolve(raw, &base, date).map_err(|e| anyhow!("{}: {e}", config_path.display()))?;
     plan.config_path = config_path.to_path_buf();
     plan.config_sha256 = hex(&Sha256::digest(&bytes));
     check_headers(&plan)?;
@@ -415,7 +468,7 @@ fn parse_raw(text: &str) -> Result<RawConfig> {
     })
 }
 
-fn resolve(raw: RawConfig, base: &Path) -> Result<RunPlan> {
+fn resolve(raw: RawConfig, base: &Path, date: Option<NaiveDate>) -> Result<RunPlan> {
     if raw.sources.is_empty() {
         bail!("no [[source]] defined: a run needs at least two sources and one [[check]]");
     }
@@ -424,6 +477,8 @@ fn resolve(raw: RawConfig, base: &Path) -> Result<RunPlan> {
     }
     let entries: Vec<(String, u8)> = raw.currencies.into_iter().collect();
     let currencies = Currencies::new(&entries).map_err(|e| anyhow!("currencies: {e}"))?;
+    let (business_day, holidays) = resolve_run(raw.run.as_ref(), base)?;
+    let date = date.unwrap_or_else(|| business_day.yesterday());
     let mut names = HashSet::new();
     let mut sources = Vec::new();
     for (i, s) in raw.sources.into_iter().enumerate() {
@@ -434,7 +489,8 @@ fn resolve(raw: RawConfig, base: &Path) -> Result<RunPlan> {
         if !names.insert(s.name.clone()) {
             bail!("{at}.name: a source named {:?} is defined twice", s.name);
         }
-        sources.push(resolve_source(s, &at, Some(base), &currencies)?);
+        let days = (&business_day, date);
+        sources.push(resolve_source(s, &at, Some((base, days)), &currencies)?);
     }
     let mut check_names = HashSet::new();
     let mut checks = Vec::new();
@@ -450,12 +506,82 @@ fn resolve(raw: RawConfig, base: &Path) -> Result<RunPlan> {
             bail!("source[{i}] ({:?}): not used by any [[check]]", s.name);
         }
     }
+    let mut flows: Vec<FlowPlan> = Vec::new();
+    for (i, f) in raw.flows.into_iter().enumerate() {
+        let at = format!("flow[{i}]");
+        if f.name.trim().is_empty() {
+            bail!("{at}.name: must not be empty");
+        }
+        if flows.iter().any(|x| x.name == f.name) {
+            bail!("{at}.name: a flow named {:?} is defined twice", f.name);
+        }
+        if f.stages.len() < 2 {
+            bail!("{at}.stages: a flow needs at least two stages");
+        }
+        let mut stages = Vec::new();
+        for name in &f.stages {
+            let s = sources
+                .iter()
+                .position(|s| &s.name == name)
+                .ok_or_else(|| anyhow!("{at}.stages: no source named {name:?}"))?;
+            if stages.contains(&s) {
+                bail!("{at}.stages: {name:?} is listed twice");
+            }
+            stages.push(s);
+        }
+        let links = stages
+            .windows(2)
+            .map(|w| {
+                checks
+                    .iter()
+                    .position(|c| (c.from, c.to) == (w[0], w[1]))
+                    .or_else(|| checks.iter().position(|c| (c.from, c.to) == (w[1], w[0])))
+            })
+            .collect();
+        flows.push(FlowPlan {
+            name: f.name,
+            stages,
+            links,
+        });
+    }
     Ok(RunPlan {
         config_path: PathBuf::new(),
         config_sha256: String::new(),
+        date,
+        business_day,
+        holidays,
         sources,
         checks,
+        flows,
     })
+}
+
+/// The `[run]` table: the zone and cut-off that give every record its business date, and the
+/// holiday file for windows counted in business days.
+fn resolve_run(run: Option<&RawRun>, base: &Path) -> Result<(BusinessDay, Holidays)> {
+    let mut day = BusinessDay::default();
+    let Some(run) = run else {
+        return Ok((day, Holidays::default()));
+    };
+    if let Some(z) = &run.timezone {
+        day.zone = Zone::parse(z).ok_or_else(|| {
+            anyhow!("run.timezone: {z:?} is not a time zone (use UTC, an IANA name like Asia/Shanghai, or +08:00)")
+        })?;
+    }
+    if let Some(c) = &run.cutoff {
+        day.cutoff = NaiveTime::parse_from_str(c.trim(), "%H:%M")
+            .map_err(|_| anyhow!("run.cutoff: {c:?} is not a local time HH:MM (e.g. \"17:00\"; \"00:00\" ends the day at midnight)"))?;
+    }
+    let holidays = match &run.holidays {
+        None => Holidays::default(),
+        Some(p) => {
+            let path = base.join(p);
+            let text = fs::read_to_string(&path)
+                .with_context(|| format!("run.holidays: cannot read {}", path.display()))?;
+            Holidays::parse(&text).map_err(|e| anyhow!("run.holidays: {}: {e}", path.display()))?
+        }
+    };
+    Ok((day, holidays))
 }
 
 /// Thousands separators seen in real exports: comma, dot, space, apostrophe (Swiss), no-break and
@@ -498,10 +624,12 @@ fn field(name: &str, format: Format, at: &str) -> Result<FieldRef> {
 }
 
 /// Resolves one source; `base` is the config folder, or `None` to skip finding its files.
+/// `base` is the config folder with the run's business day and date, for finding the files; `None`
+/// resolves the source without files (fuzzing, loader tests).
 fn resolve_source(
     s: RawSource,
     at: &str,
-    base: Option<&Path>,
+    base: Option<(&Path, (&BusinessDay, NaiveDate))>,
     currencies: &Currencies,
 ) -> Result<SourcePlan> {
     let fmt = s.format;
@@ -592,6 +720,12 @@ fn resolve_source(
                     anyhow!("{at}.time.timezone: {z:?} is not a time zone (use UTC, an IANA name like Europe/Berlin, or +02:00)")
                 })?),
             };
+            if matches!(format, TimeFormat::Date(_)) && zone.is_some() {
+                bail!(
+                    "{at}.time.timezone: format {:?} is a date without a time, which no zone shifts; remove timezone",
+                    t.format
+                );
+            }
             if format.is_naive() && zone.is_none() {
                 bail!(
                     "{at}.time.timezone: required, because format {:?} has no UTC offset",
@@ -604,10 +738,25 @@ fn resolve_source(
                     t.format
                 );
             }
+            let dst = match t.dst.as_deref() {
+                None => DstRule::Reject,
+                Some(d) => DstRule::parse(d).ok_or_else(|| {
+                    anyhow!(
+                        "{at}.time.dst: expected \"reject\", \"earlier\" or \"later\", found {d:?}"
+                    )
+                })?,
+            };
+            if t.dst.is_some() && !format.is_naive() {
+                bail!(
+                    "{at}.time.dst: only naive local times can fall into a DST gap or overlap; format {:?} cannot",
+                    t.format
+                );
+            }
             Some(TimeSpec {
                 field: field(&t.column, fmt, &format!("{at}.time.column"))?,
                 format,
                 zone,
+                dst,
             })
         }
     };
@@ -650,11 +799,14 @@ fn resolve_source(
             ),
         },
     };
-    let files = match base {
-        Some(base) => {
-            find_files(&s.path, base).map_err(|e| anyhow!("{at}.path ({:?}): {e}", s.name))?
+    let (files, business_day) = match base {
+        Some((base, (day, date))) => {
+            let path = expand_date(&s.path, date).map_err(|e| anyhow!("{at}.path: {e}"))?;
+            let files =
+                find_files(&path, base).map_err(|e| anyhow!("{at}.path ({:?}): {e}", s.name))?;
+            (files, day.clone())
         }
-        None => Vec::new(),
+        None => (Vec::new(), BusinessDay::default()),
     };
     let mut plan = SourcePlan {
         name: s.name,
@@ -680,6 +832,7 @@ fn resolve_source(
         allow_empty: s.allow_empty,
         encoding,
         currencies: currencies.clone(),
+        business_day,
     };
     plan.assign_slots();
     if fmt == Format::Jsonl {
@@ -749,6 +902,7 @@ fn find_files(pattern: &str, base: &Path) -> Result<Vec<InputFile>> {
             display,
             path,
             bytes: meta.len(),
+            carried: false,
         });
     }
     if files.is_empty() {
@@ -858,6 +1012,14 @@ fn resolve_check(c: RawCheck, at: &str, sources: &[SourcePlan]) -> Result<CheckP
             .expect("present");
         compare.insert(i + 1, Field::Currency);
     }
+    let window = |v: &Option<String>, key: &str| -> Result<Window> {
+        match v {
+            None => Ok(Window::default()),
+            Some(t) => Window::parse(t).ok_or_else(|| {
+                anyhow!("{at}.{key}: expected days such as \"2d\", or business days such as \"3bd\", found {t:?}")
+            }),
+        }
+    };
     Ok(CheckPlan {
         name: c.name,
         from,
@@ -865,6 +1027,9 @@ fn resolve_check(c: RawCheck, at: &str, sources: &[SourcePlan]) -> Result<CheckP
         compare,
         tolerance,
         status_map: c.status_map,
+        window: window(&c.window, "window")?,
+        lead: window(&c.lead, "lead")?,
+        timed: c.window.is_some() || c.lead.is_some(),
     })
 }
 

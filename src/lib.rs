@@ -7,6 +7,7 @@
 pub mod classify;
 pub mod cli;
 pub mod config;
+pub mod flow;
 pub mod load;
 pub mod matching;
 pub mod model;
@@ -14,6 +15,7 @@ pub mod normalize;
 pub mod publish;
 pub mod repair;
 pub mod report;
+pub mod state;
 
 use std::io::Write;
 
@@ -26,20 +28,30 @@ use crate::report::{ExitStatus, Report};
 /// Runs a reconciliation end to end: plan, load, match, classify, plan repairs, write outputs.
 /// Returns the exit status; `Err` means the run could not be carried out (exit 2).
 pub fn run(args: &cli::RunArgs) -> Result<ExitStatus> {
-    let plan = config::load_plan(&args.config)?;
+    let mut plan = config::load_plan(&args.config, args.date)?;
     let lock = publish::OutputLock::acquire(&args.out)?;
-    let loaded = load::load_all(&plan.sources)?;
+    let (stored, later) = match &args.state {
+        Some(dir) => state::read_previous(dir, plan.date)?,
+        None => (None, Vec::new()),
+    };
+    let mut loaded = load::load_all(&plan.sources)?;
+    let previous = state::carry_in(&mut plan, &mut loaded, stored)?;
     let grouped = loaded
         .par_iter()
-        .map(|l| matching::group(&l.records))
+        .map(|l| matching::group(&l.records[..l.fresh]))
         .collect::<Result<Vec<_>>>()?;
+    let day = classify::Day {
+        date: plan.date,
+        holidays: &plan.holidays,
+    };
     let mut results: Vec<CheckResult> = plan
         .checks
         .par_iter()
         .enumerate()
         .map(|(i, c)| {
             let joined = matching::join(&grouped[c.from], &grouped[c.to])?;
-            classify::classify(i, c, &joined, &loaded[c.from], &loaded[c.to])
+            let sides = (&loaded[c.from], &loaded[c.to]);
+            classify::classify(i, c, &joined, &previous.carried[i], sides, &day)
         })
         .collect::<Result<_>>()?;
     let mut breaks: Vec<Break> = results
@@ -60,27 +72,65 @@ pub fn run(args: &cli::RunArgs) -> Result<ExitStatus> {
     });
     let paired: Vec<bool> = results.iter().map(|r| r.paired > 0).collect();
     let repairs = repair::plan(&plan, &loaded, &breaks, &paired);
+    let flows = flow::follow(&plan, &loaded, &previous.flows);
 
     let incomplete = report::incomplete_reasons(&plan, &loaded);
-    let warnings = report::warnings(&plan, &loaded, &results);
+    let mut warnings = report::warnings(&plan, &loaded, &results);
+    warnings.extend(previous.warnings.iter().cloned());
+    if let (Some(dir), Some(first)) = (&args.state, later.first()) {
+        warnings.push(format!(
+            "{} holds state for {first}{}, after {}: those nights were run before this one and did not see its result; re-run them in order",
+            dir.display(),
+            if later.len() > 1 { " and later" } else { "" },
+            plan.date
+        ));
+    }
+    let any_break = breaks.iter().any(|b| b.kind.is_break())
+        || flows
+            .findings
+            .iter()
+            .any(|f| !matches!(f.status, flow::FlowStatus::Pending(_)));
     let status = if !incomplete.is_empty() {
         ExitStatus::Untrusted
-    } else if breaks.is_empty() {
-        ExitStatus::Reconciled
-    } else {
+    } else if any_break {
         ExitStatus::Breaks
+    } else {
+        ExitStatus::Reconciled
     };
+    let repair_ids: Vec<Option<String>> = repairs
+        .of_break
+        .iter()
+        .map(|i| i.map(|i| repairs.repairs[i].id.clone()))
+        .collect();
+    let (open, records) = state::open_items(&plan, &loaded, &breaks, &repair_ids, &previous);
     let report = Report {
         plan: &plan,
         loaded: &loaded,
         results: &results,
         breaks: &breaks,
         repairs: &repairs,
+        flows: &flows,
+        previous: &previous,
+        state_dir: args.state.as_deref(),
         status,
         incomplete,
         warnings,
     };
     report::write_outputs(&report, &lock)?;
+    // The state moves on only after a trusted run, and only once its outputs are published: a
+    // run killed before this line is simply run again.
+    if let Some(dir) = &args.state
+        && status != ExitStatus::Untrusted
+    {
+        let next = state::StateFile {
+            format: state::FORMAT.to_string(),
+            date: plan.date.to_string(),
+            open,
+            records,
+            flows: flow::items(&plan, &flows),
+        };
+        state::write(dir, plan.date, &next)?;
+    }
     // Whatever stdout shows (or not, with --quiet), why a run is untrusted goes to stderr.
     // A closed stderr must not turn the exit code into a panic's 101.
     let mut stderr = std::io::stderr().lock();

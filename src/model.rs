@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::normalize::currency::Currency;
 
@@ -28,6 +28,9 @@ pub struct Record {
     pub amount: Option<Minor>,
     pub currency: Option<Currency>,
     pub at: Option<DateTime<Utc>>,
+    /// The business date: from `at` with the run's zone and cut-off, or a date-only value as it
+    /// stands; `None` when the source maps no time (the run's date is assumed).
+    pub date: Option<NaiveDate>,
     pub status: Option<String>,
     pub account: Option<String>,
     /// Extra compared fields, in the order of the source's `extra` table.
@@ -96,10 +99,24 @@ pub enum BreakKind {
     /// Example: a ledger row with an empty reference.
     /// Repair: `investigate`.
     Unkeyed,
+    /// In `from`, no counterpart in `to` yet, and the check's settlement window is still open.
+    ///
+    /// Not a break: carried to the next run (with `--state`) and re-checked; it becomes `missing`
+    /// when the window closes. Also a `to` record waiting, inside the check's `lead`, for its `from`.
+    /// Repair: `wait`.
+    Pending,
+    /// One record each side, in agreement, the `to` record on a later business day than `from`.
+    ///
+    /// Not a break: a timing difference, reported so that an operator can see settlement lag.
+    Late,
+    /// A later stage of a flow has the key while an earlier stage does not.
+    ///
+    /// Repair: `investigate`: the earlier system lost an event the later one acted on.
+    OutOfOrder,
 }
 
 impl BreakKind {
-    pub const ALL: [BreakKind; 7] = [
+    pub const ALL: [BreakKind; 10] = [
         BreakKind::Missing,
         BreakKind::Unexpected,
         BreakKind::Duplicate,
@@ -107,7 +124,19 @@ impl BreakKind {
         BreakKind::AmountMismatch,
         BreakKind::FieldMismatch,
         BreakKind::Unkeyed,
+        BreakKind::Pending,
+        BreakKind::Late,
+        BreakKind::OutOfOrder,
     ];
+
+    /// The kinds a check reports: all but the last, `out_of_order`, which flows report.
+    pub const CHECK: &[BreakKind] = Self::ALL.split_at(9).0;
+
+    /// Whether a finding of this kind is a break (makes the run exit 1). `pending` and `late` are
+    /// timing, not breaks.
+    pub fn is_break(self) -> bool {
+        !matches!(self, BreakKind::Pending | BreakKind::Late)
+    }
 
     pub fn name(self) -> &'static str {
         match self {
@@ -118,6 +147,9 @@ impl BreakKind {
             BreakKind::AmountMismatch => "amount_mismatch",
             BreakKind::FieldMismatch => "field_mismatch",
             BreakKind::Unkeyed => "unkeyed",
+            BreakKind::Pending => "pending",
+            BreakKind::Late => "late",
+            BreakKind::OutOfOrder => "out_of_order",
         }
     }
 
@@ -125,16 +157,19 @@ impl BreakKind {
         BreakKind::ALL.into_iter().find(|k| k.name() == name)
     }
 
-    /// The repair every break of this kind gets.
+    /// The repair every finding of this kind gets.
     pub fn action(self) -> Action {
         match self {
+            BreakKind::Late => Action::None,
+            BreakKind::Pending => Action::Wait,
             BreakKind::Missing => Action::Replay,
             BreakKind::Duplicate => Action::Reverse,
             BreakKind::AmountMismatch => Action::Adjust,
             BreakKind::Unexpected
             | BreakKind::ConflictingDuplicate
             | BreakKind::FieldMismatch
-            | BreakKind::Unkeyed => Action::Investigate,
+            | BreakKind::Unkeyed
+            | BreakKind::OutOfOrder => Action::Investigate,
         }
     }
 
@@ -186,6 +221,26 @@ impl BreakKind {
                  Example: a ledger row with an empty reference.\n\
                  Repair: investigate."
             }
+            BreakKind::Pending => {
+                "In `from`, no counterpart in `to` yet, while the check's settlement window (`window`) is\n\
+                 still open; or in `to`, waiting inside the check's `lead` for its `from` record.\n\
+                 Not a break: with --state it is carried to the next run and re-checked; when the window\n\
+                 closes without a counterpart it becomes `missing` (or `unexpected`).\n\
+                 Example: a card payment captured at 23:58 on D; the bank pays out on D+2 (window 2bd).\n\
+                 Repair: wait."
+            }
+            BreakKind::Late => {
+                "One record on each side, in agreement, the `to` record on a later business day than the\n\
+                 `from` record: a timing difference, reported, not a break.\n\
+                 Example: order on 1 Dec, bank credit on 2 Dec, window 2d.\n\
+                 Repair: none."
+            }
+            BreakKind::OutOfOrder => {
+                "In a flow (`[[flow]] stages = [...]`), a later stage has the key while an earlier stage\n\
+                 does not: the earlier system lost an event that the later one acted on.\n\
+                 Example: a ledger posting and a bank line for ORD-7, and no payment record.\n\
+                 Repair: investigate."
+            }
         }
     }
 }
@@ -203,6 +258,10 @@ pub enum Action {
     Reverse,
     Adjust,
     Investigate,
+    /// Nothing yet: the settlement window is open; re-check next run.
+    Wait,
+    /// Nothing at all (a `late` finding).
+    None,
 }
 
 impl Action {
@@ -212,13 +271,15 @@ impl Action {
             Action::Reverse => "reverse",
             Action::Adjust => "adjust",
             Action::Investigate => "investigate",
+            Action::Wait => "wait",
+            Action::None => "none",
         }
     }
 
     /// How safe it is to apply the instruction without a person looking at it.
     pub fn automation(self) -> &'static str {
         match self {
-            Action::Replay => "safe",
+            Action::Replay | Action::Wait | Action::None => "safe",
             Action::Reverse | Action::Adjust => "review",
             Action::Investigate => "manual",
         }

@@ -13,7 +13,14 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 
 /// The files recon writes; `--out` may hold nothing else, since publishing replaces the folder.
-pub const OUTPUT_NAMES: [&str; 4] = ["breaks.csv", "rejects.csv", "repairs.jsonl", "summary.json"];
+pub const OUTPUT_NAMES: [&str; 6] = [
+    "breaks.csv",
+    "flows.csv",
+    "rejects.csv",
+    "repairs.jsonl",
+    "resolved.csv",
+    "summary.json",
+];
 
 /// Exclusive use of one output folder for the life of this value.
 pub struct OutputLock {

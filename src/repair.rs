@@ -39,10 +39,10 @@ pub struct Repair {
     pub note: Option<String>,
 }
 
-/// The plan, and for each break (same order as given) the index of its repair.
+/// The plan, and for each finding (same order as given) the index of its repair (`late` has none).
 pub struct Plan {
     pub repairs: Vec<Repair>,
-    pub of_break: Vec<usize>,
+    pub of_break: Vec<Option<usize>>,
 }
 
 /// The amount a break puts at stake, in its currency; `None` where there is no single figure
@@ -72,6 +72,9 @@ pub fn exposure(plan: &RunPlan, loaded: &[Loaded], b: &Break) -> Option<(Currenc
         }
         BreakKind::FieldMismatch => amount(Side::From, &b.from),
         BreakKind::Unkeyed => amount(b.side, b.indices(b.side)),
+        BreakKind::Pending => amount(b.side.other(), &b.indices(b.side.other())[..1]),
+        BreakKind::Late => amount(Side::From, &b.from[..1]),
+        BreakKind::OutOfOrder => None,
     }
 }
 
@@ -84,6 +87,10 @@ pub fn plan(run: &RunPlan, loaded: &[Loaded], breaks: &[Break], paired: &[bool])
     let mut seen: HashMap<(Action, usize, Option<String>, Vec<RecordRef>), usize> = HashMap::new();
     let hazards = Hazards::new(run, loaded, breaks, paired);
     for b in breaks {
+        if b.kind == BreakKind::Late {
+            of_break.push(None);
+            continue;
+        }
         let check = &run.checks[b.check];
         let refs = |side: Side, idx: &[u32]| {
             idx.iter()
@@ -95,6 +102,7 @@ pub fn plan(run: &RunPlan, loaded: &[Loaded], breaks: &[Break], paired: &[bool])
         let side_idx = b.indices(b.side);
         let (evidence, keep) = match b.kind {
             BreakKind::Missing => (refs(Side::From, &b.from[..1]), None),
+            BreakKind::Pending => (refs(b.side.other(), &b.indices(b.side.other())[..1]), None),
             BreakKind::Duplicate => (refs(b.side, &side_idx[1..]), Some((system, side_idx[0]))),
             _ => {
                 let mut e = refs(Side::From, &b.from);
@@ -104,7 +112,7 @@ pub fn plan(run: &RunPlan, loaded: &[Loaded], breaks: &[Break], paired: &[bool])
         };
         let identity = (action, system, b.key.clone(), evidence.clone());
         if let Some(&i) = seen.get(&identity) {
-            of_break.push(i);
+            of_break.push(Some(i));
             continue;
         }
         let id = repair_id(
@@ -118,7 +126,7 @@ pub fn plan(run: &RunPlan, loaded: &[Loaded], breaks: &[Break], paired: &[bool])
             &evidence,
         );
         seen.insert(identity, repairs.len());
-        of_break.push(repairs.len());
+        of_break.push(Some(repairs.len()));
         repairs.push(Repair {
             id,
             check: b.check,
@@ -216,7 +224,7 @@ fn adjusted_action(
         )
     };
     let to_name = &run.sources[to].name;
-    if run.sources[system].read_only && action != Action::Investigate {
+    if run.sources[system].read_only && !matches!(action, Action::Investigate | Action::Wait) {
         return investigate(format!(
             "{} is read_only: recon will not {} there; correct the other side or book it by hand",
             run.sources[system].name,

@@ -15,11 +15,13 @@ use sha2::{Digest, Sha256};
 
 use crate::classify::{Break, CheckResult, Side};
 use crate::config::{Field, RunPlan, hex};
+use crate::flow::{FlowResults, FlowStatus};
 use crate::load::Loaded;
 use crate::model::{Action, BreakKind, Record};
 use crate::normalize::currency::Currency;
 use crate::publish::OutputLock;
 use crate::repair::{Plan, RecordRef, exposure};
+use crate::state::Previous;
 
 /// How a run ended, as the process exit code a cron job or CI acts on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -50,6 +52,10 @@ pub struct Report<'a> {
     /// All checks' breaks, sorted in output order.
     pub breaks: &'a [Break],
     pub repairs: &'a Plan,
+    pub flows: &'a FlowResults,
+    /// What the previous night's state brought in (empty without `--state`).
+    pub previous: &'a Previous,
+    pub state_dir: Option<&'a Path>,
     pub status: ExitStatus,
     /// Why the run is incomplete (sources over their reject limit), empty when it is not.
     pub incomplete: Vec<String>,
@@ -78,7 +84,37 @@ impl Report<'_> {
     fn system(&self, b: &Break) -> &str {
         &self.plan.sources[self.plan.checks[b.check].source(b.side)].name
     }
+
+    /// The business date of the run that first reported this key in this check.
+    fn first_seen(&self, check: usize, key: Option<&str>) -> chrono::NaiveDate {
+        key.and_then(|k| self.previous.open.get(&(check, k.to_string())))
+            .map_or(self.plan.date, |(d, _)| *d)
+    }
+
+    fn age(&self, check: usize, key: Option<&str>) -> i64 {
+        (self.plan.date - self.first_seen(check, key)).num_days()
+    }
+
+    /// The business dates of some records, `;`-joined.
+    fn dates(&self, refs: &[RecordRef]) -> String {
+        refs.iter()
+            .map(|&x| self.record(x).date.unwrap_or(self.plan.date).to_string())
+            .collect::<Vec<_>>()
+            .join(";")
+    }
 }
+
+/// The ageing bucket of an open finding, by days since it was first seen.
+pub fn age_bucket(days: i64) -> &'static str {
+    match days {
+        ..=1 => "0-1",
+        2..=3 => "2-3",
+        4..=7 => "4-7",
+        _ => "over_7",
+    }
+}
+
+pub const AGE_BUCKETS: [&str; 4] = ["0-1", "2-3", "4-7", "over_7"];
 
 fn money(c: Currency, v: i128) -> String {
     c.format(v)
@@ -243,7 +279,7 @@ struct KindTotals {
 }
 
 fn per_kind(r: &Report, check: usize) -> BTreeMap<BreakKind, KindTotals> {
-    let mut out: BTreeMap<BreakKind, KindTotals> = BreakKind::ALL
+    let mut out: BTreeMap<BreakKind, KindTotals> = BreakKind::CHECK
         .iter()
         .map(|k| (*k, KindTotals::default()))
         .collect();
@@ -268,6 +304,7 @@ pub fn summary_json(r: &Report) -> Value {
             let files: Vec<Value> = s
                 .files
                 .iter()
+                .filter(|f| !f.carried)
                 .zip(&l.files)
                 .map(|(f, st)| json!({"path": f.display, "bytes": f.bytes, "rows_read": st.rows, "rows_rejected": st.rejected}))
                 .collect();
@@ -278,8 +315,9 @@ pub fn summary_json(r: &Report) -> Value {
                 "rows_read": l.rows(),
                 "rows_rejected": l.rejected(),
                 "max_rejects": s.max_rejects.describe(),
-                "records": l.records.len(),
-                "unkeyed": l.records.iter().filter(|x| x.key.is_none()).count(),
+                "records": l.fresh,
+                "carried_records": l.records.len() - l.fresh,
+                "unkeyed": l.records[..l.fresh].iter().filter(|x| x.key.is_none()).count(),
             })
         })
         .collect();
@@ -302,8 +340,11 @@ pub fn summary_json(r: &Report) -> Value {
                 "name": c.name,
                 "from": r.plan.sources[c.from].name,
                 "to": r.plan.sources[c.to].name,
+                "window": c.window.to_string(),
+                "lead": c.lead.to_string(),
                 "keys": res.keys,
                 "matched": {"count": res.matched, "amount": totals_json(&matched)},
+                "resolved": res.resolved.len(),
                 "breaks": kinds,
             })
         })
@@ -314,6 +355,7 @@ pub fn summary_json(r: &Report) -> Value {
         Action::Reverse,
         Action::Adjust,
         Action::Investigate,
+        Action::Wait,
     ] {
         actions.insert(
             a.name().into(),
@@ -322,15 +364,239 @@ pub fn summary_json(r: &Report) -> Value {
     }
     json!({
         "recon_version": env!("CARGO_PKG_VERSION"),
+        "business_date": r.plan.date.to_string(),
         "status": r.status.name(),
         "exit_code": r.status as i32,
         "incomplete_reasons": r.incomplete,
         "warnings": r.warnings,
         "config_sha256": r.plan.config_sha256,
+        "state": {
+            "read": r.previous.date.map(|d| d.to_string()),
+            "carried_keys": r.previous.open.len(),
+            "written": r.state_dir.is_some() && r.status != ExitStatus::Untrusted,
+        },
         "sources": sources,
         "checks": checks,
+        "ageing": ageing_json(r),
+        "flows": flows_json(r),
         "repairs": actions,
     })
+}
+
+/// Open findings (every kind but `late`) per kind and age bucket: count and gross amount.
+fn ageing(r: &Report) -> BTreeMap<BreakKind, BTreeMap<&'static str, KindTotals>> {
+    let mut out: BTreeMap<BreakKind, BTreeMap<&'static str, KindTotals>> = BTreeMap::new();
+    for b in r.breaks.iter().filter(|b| b.kind != BreakKind::Late) {
+        let buckets = out.entry(b.kind).or_insert_with(|| {
+            AGE_BUCKETS
+                .iter()
+                .map(|a| (*a, KindTotals::default()))
+                .collect()
+        });
+        let t = buckets
+            .get_mut(age_bucket(r.age(b.check, b.key.as_deref())))
+            .expect("all buckets present");
+        t.count += 1;
+        if let Some((c, v)) = exposure(r.plan, r.loaded, b) {
+            *t.net.entry(c).or_insert(0) += v;
+            *t.gross.entry(c).or_insert(0) += v.abs();
+        }
+    }
+    out
+}
+
+fn ageing_json(r: &Report) -> Value {
+    let mut m = serde_json::Map::new();
+    for (kind, buckets) in ageing(r) {
+        let mut b = serde_json::Map::new();
+        for (name, t) in buckets {
+            b.insert(
+                name.into(),
+                json!({"count": t.count, "gross": totals_json(&t.gross)}),
+            );
+        }
+        m.insert(kind.name().into(), Value::Object(b));
+    }
+    Value::Object(m)
+}
+
+/// Per flow and stage: keys stopped there (window closed) and pending there, with gross amounts.
+fn flow_stage_totals(r: &Report, flow: usize) -> Vec<(KindTotals, KindTotals)> {
+    let n = r.plan.flows[flow].stages.len();
+    let mut out: Vec<(KindTotals, KindTotals)> = (0..n).map(|_| Default::default()).collect();
+    for f in r.flows.findings.iter().filter(|f| f.flow == flow) {
+        let (k, stopped) = match f.status {
+            FlowStatus::Stopped(k) => (k, true),
+            FlowStatus::Pending(k) => (k, false),
+            FlowStatus::OutOfOrder => continue,
+        };
+        let t = if stopped {
+            &mut out[k].0
+        } else {
+            &mut out[k].1
+        };
+        t.count += 1;
+        if let Some(seen) = &f.seen[k]
+            && let (Some(a), Some(c)) = (&seen.amount_minor, &seen.currency)
+            && let (Ok(v), Some(c)) = (a.parse::<i128>(), r.plan.sources[0].currencies.parse(c))
+        {
+            *t.gross.entry(c).or_insert(0) += v.abs();
+        }
+    }
+    out
+}
+
+fn flows_json(r: &Report) -> Value {
+    let flows: Vec<Value> = r
+        .plan
+        .flows
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let stages: Vec<Value> = flow_stage_totals(r, i)
+                .into_iter()
+                .zip(&f.stages)
+                .map(|((stopped, pending), &s)| {
+                    json!({
+                        "stage": r.plan.sources[s].name,
+                        "stopped": {"count": stopped.count, "gross": totals_json(&stopped.gross)},
+                        "pending": {"count": pending.count, "gross": totals_json(&pending.gross)},
+                    })
+                })
+                .collect();
+            let out_of_order = r
+                .flows
+                .findings
+                .iter()
+                .filter(|x| x.flow == i && x.status == FlowStatus::OutOfOrder)
+                .count();
+            json!({
+                "name": f.name,
+                "keys": r.flows.keys[i],
+                "completed": r.flows.completed[i],
+                "stages": stages,
+                "out_of_order": out_of_order,
+            })
+        })
+        .collect();
+    Value::Array(flows)
+}
+
+fn write_flows(r: &Report, w: impl Write) -> Result<()> {
+    let mut csv = csv::Writer::from_writer(w);
+    csv.write_record([
+        "flow",
+        "key",
+        "status",
+        "furthest_stage",
+        "next_stage",
+        "stages_seen",
+        "amount",
+        "currency",
+        "evidence",
+        "first_seen",
+        "age_days",
+        "repair_id",
+        "repair",
+    ])?;
+    for f in &r.flows.findings {
+        let flow = &r.plan.flows[f.flow];
+        let name = |k: usize| r.plan.sources[flow.stages[k]].name.as_str();
+        let furthest = f.furthest().unwrap_or(0);
+        let next = match f.status {
+            FlowStatus::Stopped(k) | FlowStatus::Pending(k) => name(k + 1),
+            FlowStatus::OutOfOrder => "",
+        };
+        let seen: Vec<&str> = (0..flow.stages.len())
+            .filter(|&k| f.seen[k].is_some())
+            .map(name)
+            .collect();
+        let at = f.seen[furthest].as_ref();
+        let currency = at.and_then(|s| s.currency.as_deref());
+        let amount = match (at.and_then(|s| s.amount_minor.as_deref()), currency) {
+            (Some(a), Some(c)) => {
+                match (a.parse::<i128>(), r.plan.sources[0].currencies.parse(c)) {
+                    (Ok(v), Some(c)) => money(c, v),
+                    _ => String::new(),
+                }
+            }
+            _ => String::new(),
+        };
+        write_cells(
+            &mut csv,
+            &[
+                flow.name.as_str(),
+                &f.key,
+                f.status.name(),
+                name(furthest),
+                next,
+                &seen.join(";"),
+                &amount,
+                currency.unwrap_or(""),
+                &crate::flow::evidence_of(&f.seen),
+                &f.first_seen.to_string(),
+                &(r.plan.date - f.first_seen).num_days().to_string(),
+                &f.repair_id,
+                &match f.status {
+                    FlowStatus::Stopped(k) => format!("replay {} into {}", name(k), name(k + 1)),
+                    _ => f.action.to_string(),
+                },
+            ],
+        )?;
+    }
+    csv.flush()?;
+    Ok(())
+}
+
+/// Keys open after the previous night that are clean tonight, with the records that settled them.
+fn write_resolved(r: &Report, w: impl Write) -> Result<()> {
+    let mut csv = csv::Writer::from_writer(w);
+    csv.write_record([
+        "check",
+        "key",
+        "was",
+        "first_seen",
+        "resolved_on",
+        "days_open",
+        "how",
+        "from_evidence",
+        "to_evidence",
+    ])?;
+    let mut rows = Vec::new();
+    for (i, res) in r.results.iter().enumerate() {
+        let c = &r.plan.checks[i];
+        for (key, f, t) in &res.resolved {
+            let (first, was) = r
+                .previous
+                .open
+                .get(&(i, key.clone()))
+                .cloned()
+                .unwrap_or((r.plan.date, Vec::new()));
+            let late = r
+                .breaks
+                .iter()
+                .any(|b| b.check == i && b.kind == BreakKind::Late && b.key.as_ref() == Some(key));
+            let from: Vec<RecordRef> = f.iter().map(|&x| (c.from, x)).collect();
+            let to: Vec<RecordRef> = t.iter().map(|&x| (c.to, x)).collect();
+            rows.push([
+                c.name.clone(),
+                key.clone(),
+                was.join(";"),
+                first.to_string(),
+                r.plan.date.to_string(),
+                (r.plan.date - first).num_days().to_string(),
+                if late { "late" } else { "matched" }.to_string(),
+                evidence_text(r, &from),
+                evidence_text(r, &to),
+            ]);
+        }
+    }
+    rows.sort();
+    for row in rows {
+        write_cells(&mut csv, &row)?;
+    }
+    csv.flush()?;
+    Ok(())
 }
 
 fn evidence_text(r: &Report, refs: &[RecordRef]) -> String {
@@ -373,6 +639,11 @@ fn write_breaks(r: &Report, w: impl Write) -> Result<()> {
         "to_currency",
         "from_evidence",
         "to_evidence",
+        "from_date",
+        "to_date",
+        "timing",
+        "first_seen",
+        "age_days",
         "repair_id",
         "repair",
         "repair_note",
@@ -382,7 +653,8 @@ fn write_breaks(r: &Report, w: impl Write) -> Result<()> {
         let exp = exposure(r.plan, r.loaded, b);
         let (from_amounts, from_currencies) = amounts_text(r, &from);
         let (to_amounts, to_currencies) = amounts_text(r, &to);
-        let repair = &r.repairs.repairs[r.repairs.of_break[i]];
+        let repair = r.repairs.of_break[i].map(|x| &r.repairs.repairs[x]);
+        let open = b.kind != BreakKind::Late;
         write_cells(
             &mut csv,
             &[
@@ -400,9 +672,22 @@ fn write_breaks(r: &Report, w: impl Write) -> Result<()> {
                 &to_currencies,
                 &evidence_text(r, &from),
                 &evidence_text(r, &to),
-                &repair.id,
-                repair.action.name(),
-                repair.note.as_deref().unwrap_or(""),
+                &r.dates(&from),
+                &r.dates(&to),
+                b.timing.as_deref().unwrap_or(""),
+                &if open {
+                    r.first_seen(b.check, b.key.as_deref()).to_string()
+                } else {
+                    String::new()
+                },
+                &if open {
+                    r.age(b.check, b.key.as_deref()).to_string()
+                } else {
+                    String::new()
+                },
+                repair.map_or("", |x| x.id.as_str()),
+                repair.map_or("none", |x| x.action.name()),
+                repair.and_then(|x| x.note.as_deref()).unwrap_or(""),
             ],
         )?;
     }
@@ -475,6 +760,7 @@ fn write_repairs(r: &Report, mut w: impl Write) -> Result<()> {
             "evidence": rep.evidence.iter().map(|&x| place(x)).collect::<Vec<_>>(),
             "keep": rep.keep.map(place),
             "note": rep.note,
+            "first_seen": r.first_seen(rep.check, rep.key.as_deref()).to_string(),
         });
         serde_json::to_writer(&mut w, &line)?;
         w.write_all(b"\n")?;
@@ -550,10 +836,12 @@ type OutputWriter<'a> = dyn Fn(&mut dyn Write) -> Result<()> + 'a;
 pub fn write_outputs(r: &Report, lock: &OutputLock) -> Result<()> {
     lock.publish(|stage| {
         let mut digests = serde_json::Map::new();
-        let writers: [(&str, &OutputWriter); 3] = [
+        let writers: [(&str, &OutputWriter); 5] = [
             ("breaks.csv", &|w| write_breaks(r, w)),
             ("repairs.jsonl", &|w| write_repairs(r, w)),
             ("rejects.csv", &|w| write_rejects(r, w)),
+            ("resolved.csv", &|w| write_resolved(r, w)),
+            ("flows.csv", &|w| write_flows(r, w)),
         ];
         for (name, write) in writers {
             stage.write(name, |w| {
@@ -596,7 +884,14 @@ pub fn terminal_table(r: &Report, out_dir: &Path) -> String {
         .max()
         .unwrap_or(6)
         .max(6);
-    s.push_str("sources\n");
+    s.push_str(&format!("business date {}", r.plan.date));
+    if let Some(d) = r.previous.date {
+        s.push_str(&format!(
+            " (state after {d}: {} open key(s) carried in)",
+            r.previous.open.len()
+        ));
+    }
+    s.push_str("\n\nsources\n");
     for (src, l) in r.plan.sources.iter().zip(r.loaded) {
         let files = src.files.len();
         s.push_str(&format!(
@@ -618,9 +913,16 @@ pub fn terminal_table(r: &Report, out_dir: &Path) -> String {
             res.matched as f64 * 100.0 / res.keys as f64
         };
         s.push_str(&format!(
-            "\ncheck {} ({} -> {}): {} keys, {} matched ({rate:.1}%)\n",
+            "\ncheck {} ({} -> {}): {} keys, {} matched ({rate:.1}%)",
             c.name, r.plan.sources[c.from].name, r.plan.sources[c.to].name, res.keys, res.matched
         ));
+        if !res.resolved.is_empty() {
+            s.push_str(&format!(
+                ", {} resolved from earlier nights",
+                res.resolved.len()
+            ));
+        }
+        s.push('\n');
         for (k, t) in per_kind(r, i) {
             if t.count > 0 {
                 let line = format!(
@@ -634,13 +936,79 @@ pub fn terminal_table(r: &Report, out_dir: &Path) -> String {
             }
         }
     }
+    let ageing = ageing(r);
+    if ageing.keys().any(|k| *k != BreakKind::Unkeyed) && r.previous.date.is_some() {
+        s.push_str("\nopen findings by age in days (count, amount at stake)\n");
+        s.push_str(&format!(
+            "  {:<22} {:>16} {:>16} {:>16} {:>16}\n",
+            "kind", "0-1", "2-3", "4-7", "over 7"
+        ));
+        for (k, buckets) in &ageing {
+            let cells: Vec<String> = buckets
+                .values()
+                .map(|t| {
+                    if t.count == 0 {
+                        "-".to_string()
+                    } else {
+                        format!("{} {}", t.count, totals_text(&t.gross))
+                    }
+                })
+                .collect();
+            s.push_str(&format!(
+                "  {:<22} {:>16} {:>16} {:>16} {:>16}\n",
+                k.name(),
+                cells[0],
+                cells[1],
+                cells[2],
+                cells[3]
+            ));
+        }
+    }
+    for (i, f) in r.plan.flows.iter().enumerate() {
+        let names: Vec<&str> = f
+            .stages
+            .iter()
+            .map(|&x| r.plan.sources[x].name.as_str())
+            .collect();
+        s.push_str(&format!(
+            "\nflow {} ({}): {} keys, {} completed\n",
+            f.name,
+            names.join(" -> "),
+            r.flows.keys[i],
+            r.flows.completed[i]
+        ));
+        for ((stopped, pending), name) in flow_stage_totals(r, i).iter().zip(&names) {
+            if stopped.count + pending.count > 0 {
+                let line = format!(
+                    "  stopped at {:<12} {:>5}  {}   pending {:>5}  {}",
+                    name,
+                    stopped.count,
+                    totals_text(&stopped.gross),
+                    pending.count,
+                    totals_text(&pending.gross)
+                );
+                s.push_str(line.trim_end());
+                s.push('\n');
+            }
+        }
+        let ooo = r
+            .flows
+            .findings
+            .iter()
+            .filter(|x| x.flow == i && x.status == FlowStatus::OutOfOrder)
+            .count();
+        if ooo > 0 {
+            s.push_str(&format!("  out_of_order {ooo}\n"));
+        }
+    }
     let count = |a: Action| r.repairs.repairs.iter().filter(|x| x.action == a).count();
     s.push_str(&format!(
-        "\nrepairs: {} replay, {} reverse, {} adjust, {} investigate\n",
+        "\nrepairs: {} replay, {} reverse, {} adjust, {} investigate, {} wait\n",
         count(Action::Replay),
         count(Action::Reverse),
         count(Action::Adjust),
-        count(Action::Investigate)
+        count(Action::Investigate),
+        count(Action::Wait)
     ));
     s.push_str(&format!(
         "result: {} (exit {}); outputs in {}\n",

@@ -90,7 +90,7 @@ fn a_killed_run_never_leaves_a_mix() {
     assert_eq!(run(&a).wait().unwrap().code(), Some(1));
     let set_a = snapshot(&out);
     assert_ne!(set_a["breaks.csv"], set_b["breaks.csv"]);
-    assert_eq!(set_a.len(), 4);
+    assert_eq!(set_a.len(), 6);
 
     // 50 kill points spread over the whole run, alternating which case is being written.
     let points = 50;
@@ -216,7 +216,7 @@ fn out_dot_names_the_folder_and_a_folder_named_like_an_output_is_foreign() {
         &["run", "-q", "-c", "recon.toml", "-o", "./out/"],
     )
     .expect_code(1);
-    assert_eq!(common::files(&work.path().join("out")).len(), 4);
+    assert_eq!(common::files(&work.path().join("out")).len(), 6);
     fs::remove_file(work.path().join("out/breaks.csv")).unwrap();
     fs::create_dir(work.path().join("out/breaks.csv")).unwrap();
     fs::write(work.path().join("out/breaks.csv/mine.txt"), "keep me").unwrap();

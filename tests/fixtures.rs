@@ -18,6 +18,9 @@ fn run_fixture(case: &str, extra: &[&str]) -> (i32, tempfile::TempDir) {
         &config,
         "--out",
         out_arg.to_str().unwrap(),
+        // The fixtures' business day: outputs must not depend on the day the tests run.
+        "--date",
+        "2026-12-01",
     ];
     args.extend_from_slice(extra);
     let run = recon(&root(), &args);
@@ -79,7 +82,14 @@ fn quiet_prints_nothing_and_keeps_the_exit_code() {
     assert_eq!(run.stdout(), "", "{}", run.described);
     assert_eq!(
         common::files(out.path()),
-        ["breaks.csv", "rejects.csv", "repairs.jsonl", "summary.json"]
+        [
+            "breaks.csv",
+            "flows.csv",
+            "rejects.csv",
+            "repairs.jsonl",
+            "resolved.csv",
+            "summary.json"
+        ]
     );
 }
 

@@ -14,7 +14,7 @@ use crate::config::{AmountSpec, CurrencySpec, FieldRef, Format, SourcePlan};
 use crate::model::{Minor, Origin, Record};
 use crate::normalize::currency::Currency;
 use crate::normalize::money::{NumberFormat, parse_amount};
-use crate::normalize::time::parse_time;
+use crate::normalize::time::{Stamp, parse_time};
 
 pub use delimited::read_csv_header;
 
@@ -72,6 +72,9 @@ pub struct FileStats {
 #[derive(Debug, Default)]
 pub struct Loaded {
     pub records: Vec<Record>,
+    /// How many of `records` were read in this run; those after them are carried over from
+    /// earlier runs (see [`crate::state`]) and take part only in the checks they are open in.
+    pub fresh: usize,
     pub rejects: Vec<Reject>,
     pub files: Vec<FileStats>,
     /// JSONL only: objects parsed, and per slot how many of them had the field (null counts).
@@ -104,6 +107,10 @@ pub fn load_bytes(source: &SourcePlan, bytes: &[u8]) -> Result<Loaded> {
         Format::Csv => delimited::load(source, 0, bytes, 0),
         Format::Jsonl => jsonl::load(source, 0, bytes, 0),
     }
+    .map(|mut l| {
+        l.fresh = l.records.len();
+        l
+    })
 }
 
 /// Loads every source in parallel. An unreadable file stops the run; a bad row does not.
@@ -155,6 +162,7 @@ fn load_source(source: &SourcePlan) -> Result<Loaded> {
         jsonl::check_present(source, objects, &present)?;
     }
     out.rejects.sort();
+    out.fresh = out.records.len();
     Ok(out)
 }
 
@@ -299,7 +307,8 @@ impl RowBuilder<'_> {
             Some(t) => match text(&t.field, self) {
                 None => None,
                 Some(raw) => {
-                    match parse_time(raw.map_or("", |t| t.s), &t.format, t.zone.as_ref()) {
+                    let value = raw.map_or("", |t| t.s);
+                    match parse_time(value, &t.format, t.zone.as_ref(), t.dst) {
                         Ok(at) => Some(Some(at)),
                         Err(e) => {
                             self.reject(&t.field.name, e.to_string(), raw.map_or("", |t| t.s));
@@ -324,11 +333,17 @@ impl RowBuilder<'_> {
         if !self.rejects.is_empty() {
             return None;
         }
+        let (at, date) = match at? {
+            None => (None, None),
+            Some(Stamp::At(at)) => (Some(at), Some(s.business_day.date_of(at))),
+            Some(Stamp::Date(d)) => (None, Some(d)),
+        };
         Some(Record {
             key: key?,
             amount: amount?,
             currency: currency?,
-            at: at?,
+            at,
+            date,
             status: status?,
             account: account?,
             extra: extra.into_iter().collect::<Option<Vec<_>>>()?,

@@ -4,7 +4,7 @@ use std::fmt;
 
 use chrono::format::{Item, StrftimeItems};
 use chrono::offset::LocalResult;
-use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, Offset, TimeZone, Utc};
 use chrono_tz::Tz;
 
 /// A zone for naive timestamps: an IANA name (`Europe/Berlin`, with its DST rules) or a fixed offset.
@@ -37,8 +37,16 @@ impl Zone {
         t.parse::<Tz>().ok().map(Zone::Iana)
     }
 
-    /// The instant a local wall-clock time stands for, refusing DST gaps and overlaps.
-    fn resolve(&self, local: NaiveDateTime) -> Result<DateTime<Utc>, TimeError> {
+    /// The wall-clock time of an instant in this zone.
+    pub fn local(&self, at: DateTime<Utc>) -> NaiveDateTime {
+        match self {
+            Zone::Iana(tz) => at.with_timezone(tz).naive_local(),
+            Zone::Fixed(off) => at.with_timezone(off).naive_local(),
+        }
+    }
+
+    /// The instant a local wall-clock time stands for; a DST gap or overlap is settled by `rule`.
+    fn resolve(&self, local: NaiveDateTime, rule: DstRule) -> Result<DateTime<Utc>, TimeError> {
         let result = match self {
             Zone::Iana(tz) => tz
                 .from_local_datetime(&local)
@@ -47,12 +55,66 @@ impl Zone {
                 .from_local_datetime(&local)
                 .map(|d| d.with_timezone(&Utc)),
         };
-        match result {
-            LocalResult::Single(at) => Ok(at),
-            LocalResult::None => Err(TimeError::Nonexistent),
-            LocalResult::Ambiguous(..) => Err(TimeError::Ambiguous),
+        match (result, rule) {
+            (LocalResult::Single(at), _) => Ok(at),
+            (LocalResult::None, DstRule::Reject) => Err(TimeError::Nonexistent),
+            (LocalResult::Ambiguous(..), DstRule::Reject) => Err(TimeError::Ambiguous),
+            (LocalResult::Ambiguous(a, b), DstRule::Earlier) => Ok(a.min(b)),
+            (LocalResult::Ambiguous(a, b), DstRule::Later) => Ok(a.max(b)),
+            (LocalResult::None, rule) => {
+                // In a gap, read the wall time with the offsets in force just before and just after
+                // the transition: the two readings are the candidate instants.
+                let Zone::Iana(tz) = self else {
+                    return Err(TimeError::Nonexistent);
+                };
+                let offset_at = |probe: NaiveDateTime| {
+                    tz.offset_from_utc_datetime(&probe).fix().local_minus_utc() as i64
+                };
+                let (before, after) = (
+                    offset_at(local - chrono::Duration::hours(12)),
+                    offset_at(local + chrono::Duration::hours(12)),
+                );
+                let reading = |off: i64| local.and_utc() - chrono::Duration::seconds(off);
+                let (x, y) = (reading(before), reading(after));
+                Ok(if rule == DstRule::Earlier {
+                    x.min(y)
+                } else {
+                    x.max(y)
+                })
+            }
         }
     }
+}
+
+/// What to do with a naive local time that a DST change makes ambiguous (it occurs twice) or
+/// non-existent (the clock jumped over it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DstRule {
+    /// Reject the row, saying why.
+    #[default]
+    Reject,
+    /// Take the earlier of the two possible instants.
+    Earlier,
+    /// Take the later of the two possible instants.
+    Later,
+}
+
+impl DstRule {
+    pub fn parse(text: &str) -> Option<DstRule> {
+        match text {
+            "reject" => Some(DstRule::Reject),
+            "earlier" => Some(DstRule::Earlier),
+            "later" => Some(DstRule::Later),
+            _ => None,
+        }
+    }
+}
+
+/// A parsed time: an instant, or a date that no zone may shift.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stamp {
+    At(DateTime<Utc>),
+    Date(NaiveDate),
 }
 
 /// How a source writes its times.
@@ -68,7 +130,7 @@ pub enum TimeFormat {
     WithOffset(String),
     /// A strftime pattern with a time of day and no offset: read in the source's zone.
     Naive(String),
-    /// A strftime pattern with a date only: midnight of that date in the source's zone.
+    /// A strftime pattern with a date only: a business date as it stands, never shifted by a zone.
     Date(String),
 }
 
@@ -110,7 +172,7 @@ impl TimeFormat {
             DateTime::parse_from_rfc3339("2026-03-04T05:06:07+01:00").expect("valid sample");
         let written = sample.format(text).to_string();
         let zone = Zone::Fixed(FixedOffset::east_opt(3600).expect("valid offset"));
-        if parse_time(&written, &format, Some(&zone)).is_err() {
+        if parse_time(&written, &format, Some(&zone), DstRule::Reject).is_err() {
             return Err(format!(
                 "{text:?} cannot be read back (a time written with it, {written:?}, does not parse): it needs a full date"
             ));
@@ -120,7 +182,7 @@ impl TimeFormat {
 
     /// Whether values carry no zone of their own, so the source must name one.
     pub fn is_naive(&self) -> bool {
-        matches!(self, TimeFormat::Naive(_) | TimeFormat::Date(_))
+        matches!(self, TimeFormat::Naive(_))
     }
 }
 
@@ -152,12 +214,14 @@ impl fmt::Display for TimeError {
     }
 }
 
-/// Parses one time value. `zone` is required (checked at config time) for naive formats.
+/// Parses one time value. `zone` is required (checked at config time) for naive formats; `dst`
+/// settles naive times that a DST change makes ambiguous or non-existent.
 pub fn parse_time(
     text: &str,
     format: &TimeFormat,
     zone: Option<&Zone>,
-) -> Result<DateTime<Utc>, TimeError> {
+    dst: DstRule,
+) -> Result<Stamp, TimeError> {
     let t = text.trim();
     if t.is_empty() {
         return Err(TimeError::Empty);
@@ -165,7 +229,7 @@ pub fn parse_time(
     let zone = || zone.expect("naive time formats are validated to have a zone");
     match format {
         TimeFormat::Rfc3339 => DateTime::parse_from_rfc3339(t)
-            .map(|d| d.with_timezone(&Utc))
+            .map(|d| Stamp::At(d.with_timezone(&Utc)))
             .map_err(|_| TimeError::Unparsable("rfc3339 (e.g. 2026-12-01T09:15:00+01:00)".into())),
         TimeFormat::EpochSeconds | TimeFormat::EpochMillis => {
             let n: i64 = t.parse().map_err(|_| {
@@ -183,21 +247,19 @@ pub fn parse_time(
             } else {
                 DateTime::from_timestamp_millis(n)
             };
-            at.ok_or(TimeError::OutOfRange)
+            at.map(Stamp::At).ok_or(TimeError::OutOfRange)
         }
         TimeFormat::WithOffset(p) => DateTime::parse_from_str(t, p)
-            .map(|d| d.with_timezone(&Utc))
+            .map(|d| Stamp::At(d.with_timezone(&Utc)))
             .map_err(|_| TimeError::Unparsable(p.clone())),
         TimeFormat::Naive(p) => {
             let local = NaiveDateTime::parse_from_str(t, p)
                 .map_err(|_| TimeError::Unparsable(p.clone()))?;
-            zone().resolve(local)
+            zone().resolve(local, dst).map(Stamp::At)
         }
-        TimeFormat::Date(p) => {
-            let date =
-                NaiveDate::parse_from_str(t, p).map_err(|_| TimeError::Unparsable(p.clone()))?;
-            zone().resolve(date.and_time(NaiveTime::MIN))
-        }
+        TimeFormat::Date(p) => NaiveDate::parse_from_str(t, p)
+            .map(Stamp::Date)
+            .map_err(|_| TimeError::Unparsable(p.clone())),
     }
 }
 
@@ -213,7 +275,6 @@ mod tests {
     fn parses_to_utc() {
         let berlin = Zone::parse("Europe/Berlin").unwrap();
         let utc_zone = Zone::parse("UTC").unwrap();
-        let plus14 = Zone::parse("+14:00").unwrap();
         let f = |s: &str| TimeFormat::parse(s).unwrap();
         let cases: &[(&str, TimeFormat, Option<&Zone>, &str)] = &[
             (
@@ -265,18 +326,6 @@ mod tests {
                 "2021-02-18T14:07:57Z",
             ),
             (
-                "2026-12-01",
-                f("%Y-%m-%d"),
-                Some(&utc_zone),
-                "2026-12-01T00:00:00Z",
-            ),
-            (
-                "2026-12-01",
-                f("%Y-%m-%d"),
-                Some(&plus14),
-                "2026-11-30T10:00:00Z",
-            ),
-            (
                 "2026-12-01 09:15 +0530",
                 f("%Y-%m-%d %H:%M %z"),
                 None,
@@ -285,8 +334,8 @@ mod tests {
         ];
         for (text, format, zone, want) in cases {
             assert_eq!(
-                parse_time(text, format, *zone),
-                Ok(utc(want)),
+                parse_time(text, format, *zone, DstRule::Reject),
+                Ok(Stamp::At(utc(want))),
                 "{text:?} {format:?}"
             );
         }
@@ -298,36 +347,97 @@ mod tests {
         let naive = TimeFormat::parse("%Y-%m-%d %H:%M:%S").unwrap();
         let date = TimeFormat::parse("%Y-%m-%d").unwrap();
         assert_eq!(
-            parse_time("2026-03-29 02:30:00", &naive, Some(&berlin)),
+            parse_time(
+                "2026-03-29 02:30:00",
+                &naive,
+                Some(&berlin),
+                DstRule::Reject
+            ),
             Err(TimeError::Nonexistent)
         );
         assert_eq!(
-            parse_time("2026-10-25 02:30:00", &naive, Some(&berlin)),
+            parse_time(
+                "2026-10-25 02:30:00",
+                &naive,
+                Some(&berlin),
+                DstRule::Reject
+            ),
             Err(TimeError::Ambiguous)
         );
         assert!(matches!(
-            parse_time("2026-02-30", &date, Some(&berlin)),
+            parse_time("2026-02-30", &date, None, DstRule::Reject),
             Err(TimeError::Unparsable(_))
         ));
         assert!(matches!(
-            parse_time("2026-12-01T09:15:00", &TimeFormat::Rfc3339, None),
+            parse_time(
+                "2026-12-01T09:15:00",
+                &TimeFormat::Rfc3339,
+                None,
+                DstRule::Reject
+            ),
             Err(TimeError::Unparsable(_))
         ));
         assert!(matches!(
-            parse_time("12/01/26", &date, Some(&berlin)),
+            parse_time("12/01/26", &date, None, DstRule::Reject),
             Err(TimeError::Unparsable(_))
         ));
         assert!(matches!(
-            parse_time("17e8", &TimeFormat::EpochSeconds, None),
+            parse_time("17e8", &TimeFormat::EpochSeconds, None, DstRule::Reject),
             Err(TimeError::Unparsable(_))
         ));
         assert_eq!(
-            parse_time("", &TimeFormat::Rfc3339, None),
+            parse_time("", &TimeFormat::Rfc3339, None, DstRule::Reject),
             Err(TimeError::Empty)
         );
         assert_eq!(
-            parse_time("99999999999999999", &TimeFormat::EpochSeconds, None),
+            parse_time(
+                "99999999999999999",
+                &TimeFormat::EpochSeconds,
+                None,
+                DstRule::Reject
+            ),
             Err(TimeError::OutOfRange)
+        );
+    }
+
+    #[test]
+    fn dst_rules_settle_gaps_and_overlaps() {
+        let berlin = Zone::parse("Europe/Berlin").unwrap();
+        let naive = TimeFormat::parse("%Y-%m-%d %H:%M:%S").unwrap();
+        let at = |text: &str, rule| parse_time(text, &naive, Some(&berlin), rule);
+        // 25 Oct 2026, 02:30 happens twice: first in CEST (00:30Z), then in CET (01:30Z).
+        let overlap = "2026-10-25 02:30:00";
+        assert_eq!(
+            at(overlap, DstRule::Earlier),
+            Ok(Stamp::At(utc("2026-10-25T00:30:00Z")))
+        );
+        assert_eq!(
+            at(overlap, DstRule::Later),
+            Ok(Stamp::At(utc("2026-10-25T01:30:00Z")))
+        );
+        // 29 Mar 2026, 02:30 never happens: read with CET it is 01:30Z, with CEST 00:30Z.
+        let gap = "2026-03-29 02:30:00";
+        assert_eq!(
+            at(gap, DstRule::Earlier),
+            Ok(Stamp::At(utc("2026-03-29T00:30:00Z")))
+        );
+        assert_eq!(
+            at(gap, DstRule::Later),
+            Ok(Stamp::At(utc("2026-03-29T01:30:00Z")))
+        );
+        // Unambiguous times are the same under every rule.
+        for rule in [DstRule::Reject, DstRule::Earlier, DstRule::Later] {
+            assert_eq!(
+                at("2026-10-25 03:30:00", rule),
+                Ok(Stamp::At(utc("2026-10-25T02:30:00Z")))
+            );
+        }
+        // A date is a date: no zone shifts it.
+        let date = TimeFormat::parse("%Y-%m-%d").unwrap();
+        assert!(!date.is_naive());
+        assert_eq!(
+            parse_time("2026-12-01", &date, None, DstRule::Reject),
+            Ok(Stamp::Date(NaiveDate::from_ymd_opt(2026, 12, 1).unwrap()))
         );
     }
 

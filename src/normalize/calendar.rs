@@ -1,0 +1,301 @@
+//! The business calendar: which business day an instant belongs to (the run's zone and cut-off),
+//! settlement windows in calendar or business days, and `{date}` templates in source paths.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, Utc, Weekday};
+
+use super::time::Zone;
+
+/// How instants become business dates: day D ends at `cutoff` (local time in `zone`) on D; with a
+/// cut-off of 00:00 it ends at midnight, so D is simply the local calendar date.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BusinessDay {
+    pub zone: Zone,
+    pub cutoff: NaiveTime,
+}
+
+impl Default for BusinessDay {
+    fn default() -> Self {
+        BusinessDay {
+            zone: Zone::Fixed(chrono::FixedOffset::east_opt(0).expect("UTC")),
+            cutoff: NaiveTime::MIN,
+        }
+    }
+}
+
+impl BusinessDay {
+    /// The business date of an instant. A record exactly at the cut-off belongs to the next day.
+    pub fn date_of(&self, at: DateTime<Utc>) -> NaiveDate {
+        let local = self.zone.local(at);
+        let shifted = local - (self.cutoff - NaiveTime::MIN);
+        if self.cutoff == NaiveTime::MIN {
+            shifted.date()
+        } else {
+            shifted.date() + Duration::days(1)
+        }
+    }
+
+    /// Today's date in the run's zone, minus one: the default business date of a nightly run.
+    pub fn yesterday(&self) -> NaiveDate {
+        self.zone.local(Utc::now()).date() - Duration::days(1)
+    }
+}
+
+/// A settlement window: how many days one side may lag (or lead) the other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Window {
+    pub days: u32,
+    /// Count business days (Monday to Friday, skipping the holiday list) instead of calendar days.
+    pub business: bool,
+}
+
+impl Window {
+    /// `"0d"`, `"2d"` (calendar days) or `"3bd"` (business days).
+    pub fn parse(text: &str) -> Option<Window> {
+        let t = text.trim();
+        let (digits, business) = if let Some(d) = t.strip_suffix("bd") {
+            (d, true)
+        } else {
+            (t.strip_suffix('d')?, false)
+        };
+        if digits.is_empty() || digits.len() > 3 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        Some(Window {
+            days: digits.parse().ok()?,
+            business,
+        })
+    }
+}
+
+impl fmt::Display for Window {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}{}", self.days, if self.business { "bd" } else { "d" })
+    }
+}
+
+/// Weekends and the holiday list, for windows counted in business days.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Holidays(pub BTreeSet<NaiveDate>);
+
+impl Holidays {
+    pub fn is_business_day(&self, d: NaiveDate) -> bool {
+        !matches!(d.weekday(), Weekday::Sat | Weekday::Sun) && !self.0.contains(&d)
+    }
+
+    /// The last date of a window that opens on `start`: `start` plus the window's days, where a
+    /// business-day window counts only business days (and so can end on nothing but one).
+    pub fn window_end(&self, start: NaiveDate, w: Window) -> NaiveDate {
+        if !w.business {
+            return start + Duration::days(w.days as i64);
+        }
+        let mut d = start;
+        let mut left = w.days;
+        while left > 0 {
+            d += Duration::days(1);
+            if self.is_business_day(d) {
+                left -= 1;
+            }
+        }
+        d
+    }
+
+    /// Reads a holiday file: one `YYYY-MM-DD` per line; blank lines and `#` comments are skipped.
+    pub fn parse(text: &str) -> Result<Holidays, String> {
+        let mut set = BTreeSet::new();
+        for (i, line) in text.lines().enumerate() {
+            let t = line.split('#').next().unwrap_or("").trim();
+            if t.is_empty() {
+                continue;
+            }
+            let d = NaiveDate::parse_from_str(t, "%Y-%m-%d")
+                .map_err(|_| format!("line {}: {t:?} is not a date (YYYY-MM-DD)", i + 1))?;
+            set.insert(d);
+        }
+        Ok(Holidays(set))
+    }
+}
+
+/// Expands `{date}`, `{date+1}`, `{date-2}` and a format after a colon (`{date:%Y%m%d}`,
+/// `{date-1:%d.%m.%Y}`) in a source path.
+pub fn expand_date(template: &str, date: NaiveDate) -> Result<String, String> {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(start) = rest.find("{date") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start..];
+        let end = after
+            .find('}')
+            .ok_or_else(|| format!("{{date...}} is not closed in {template:?}"))?;
+        let inner = &after[5..end];
+        let (offset, format) = match inner.split_once(':') {
+            Some((o, f)) => (o, f),
+            None => (inner, "%Y-%m-%d"),
+        };
+        let days: i64 = match offset {
+            "" => 0,
+            o if (o.starts_with('+') || o.starts_with('-'))
+                && o.len() > 1
+                && o.len() <= 4
+                && o[1..].bytes().all(|b| b.is_ascii_digit()) =>
+            {
+                o.parse().map_err(|_| format!("bad offset {o:?}"))?
+            }
+            o => {
+                return Err(format!(
+                    "{{date{o}...}}: expected {{date}}, {{date+N}} or {{date-N}}, optionally with :FORMAT"
+                ));
+            }
+        };
+        let items: Vec<_> = chrono::format::StrftimeItems::new(format).collect();
+        if format.is_empty()
+            || items
+                .iter()
+                .any(|i| matches!(i, chrono::format::Item::Error))
+        {
+            return Err(format!("{format:?} is not a valid date format"));
+        }
+        let d = date + Duration::days(days);
+        out.push_str(&d.format_with_items(items.into_iter()).to_string());
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    fn utc(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn business_date_follows_zone_and_cutoff() {
+        let day = |zone: &str, cutoff: &str| BusinessDay {
+            zone: Zone::parse(zone).unwrap(),
+            cutoff: NaiveTime::parse_from_str(cutoff, "%H:%M").unwrap(),
+        };
+        let cases = [
+            // zone, cut-off, instant, business date
+            ("UTC", "00:00", "2026-12-01T00:00:00Z", "2026-12-01"),
+            ("UTC", "00:00", "2026-12-01T23:59:59Z", "2026-12-01"),
+            // exactly at the cut-off: the next day
+            ("UTC", "18:00", "2026-12-01T18:00:00Z", "2026-12-02"),
+            ("UTC", "18:00", "2026-12-01T17:59:59.999Z", "2026-12-01"),
+            // Shanghai (UTC+8): 16:00 UTC is local midnight
+            (
+                "Asia/Shanghai",
+                "00:00",
+                "2026-12-01T15:59:59Z",
+                "2026-12-01",
+            ),
+            (
+                "Asia/Shanghai",
+                "00:00",
+                "2026-12-01T16:00:00Z",
+                "2026-12-02",
+            ),
+            // the edges of the offset range
+            ("+14:00", "00:00", "2026-11-30T10:00:00Z", "2026-12-01"),
+            ("+14:00", "00:00", "2026-11-30T09:59:59Z", "2026-11-30"),
+            ("-12:00", "00:00", "2026-12-02T11:59:59Z", "2026-12-01"),
+            ("-12:00", "00:00", "2026-12-02T12:00:00Z", "2026-12-02"),
+            // Berlin, a cut-off of 17:00 on the day DST ends (25 Oct 2026: CEST -> CET at 03:00)
+            (
+                "Europe/Berlin",
+                "17:00",
+                "2026-10-25T15:59:59Z",
+                "2026-10-25",
+            ),
+            (
+                "Europe/Berlin",
+                "17:00",
+                "2026-10-25T16:00:00Z",
+                "2026-10-26",
+            ),
+            // ... and the day before, still CEST (UTC+2)
+            (
+                "Europe/Berlin",
+                "17:00",
+                "2026-10-24T15:00:00Z",
+                "2026-10-25",
+            ),
+            (
+                "Europe/Berlin",
+                "17:00",
+                "2026-10-24T14:59:59Z",
+                "2026-10-24",
+            ),
+        ];
+        for (zone, cutoff, at, want) in cases {
+            assert_eq!(
+                day(zone, cutoff).date_of(utc(at)),
+                d(want),
+                "{zone} {cutoff} {at}"
+            );
+        }
+    }
+
+    #[test]
+    fn windows_in_calendar_and_business_days() {
+        assert_eq!(
+            Window::parse("2d"),
+            Some(Window {
+                days: 2,
+                business: false
+            })
+        );
+        assert_eq!(
+            Window::parse("3bd"),
+            Some(Window {
+                days: 3,
+                business: true
+            })
+        );
+        for bad in ["", "d", "2", "-1d", "2 days", "1.5d", "10000d", "2h"] {
+            assert_eq!(Window::parse(bad), None, "{bad:?}");
+        }
+        let hol = Holidays::parse("# bank holidays\n2026-12-25\n\n2026-12-28 # moved\n").unwrap();
+        let w = |s: &str| Window::parse(s).unwrap();
+        // Thursday 24 Dec + 1 business day skips Christmas and the weekend and the 28th.
+        assert_eq!(hol.window_end(d("2026-12-24"), w("1bd")), d("2026-12-29"));
+        assert_eq!(hol.window_end(d("2026-12-24"), w("2d")), d("2026-12-26"));
+        assert_eq!(hol.window_end(d("2026-12-24"), w("0bd")), d("2026-12-24"));
+        // Friday + 1 business day is Monday.
+        assert_eq!(
+            Holidays::default().window_end(d("2026-12-04"), w("1bd")),
+            d("2026-12-07")
+        );
+        assert!(
+            Holidays::parse("2026-13-01")
+                .unwrap_err()
+                .contains("line 1")
+        );
+    }
+
+    #[test]
+    fn date_templates() {
+        let day = d("2026-12-01");
+        let cases = [
+            ("orders-{date}.jsonl", "orders-2026-12-01.jsonl"),
+            ("bank/{date+1}/*.csv", "bank/2026-12-02/*.csv"),
+            ("psp-{date-1:%Y%m%d}.csv", "psp-20261130.csv"),
+            ("{date}-{date+31:%d.%m.%Y}", "2026-12-01-01.01.2027"),
+            ("plain.csv", "plain.csv"),
+        ];
+        for (t, want) in cases {
+            assert_eq!(expand_date(t, day).unwrap(), want, "{t}");
+        }
+        for bad in ["{date", "{date+}", "{date*2}", "{date:}", "{datex}"] {
+            assert!(expand_date(bad, day).is_err(), "{bad:?}");
+        }
+    }
+}

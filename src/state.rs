@@ -1,0 +1,428 @@
+//! Carried-over state (`--state DIR`): what was still open after each night, so that the next night
+//! re-checks it. One file per business date, `DIR/YYYY-MM-DD.json`; the run for day D reads the
+//! newest file dated before D and writes D's file. Re-running D therefore starts from the same state
+//! and writes the same file: two runs of D leave what one leaves.
+//!
+//! A night's file keeps, per check, every key with an open finding (any kind but `late`, and not
+//! `unkeyed`: a record without a key cannot be re-checked) with the date it was first seen, and the
+//! records behind it, each with its original file and line, so that a finding still open the next
+//! night has the same evidence and so the same repair id. Flows keep the stages each unfinished key
+//! has reached.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, anyhow, bail};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::classify::{Break, Carried, Side};
+use crate::config::{InputFile, RunPlan};
+use crate::load::Loaded;
+use crate::model::{BreakKind, Minor, Origin, Record};
+
+/// The `format` of the state files this version reads and writes.
+pub const FORMAT: &str = "recon-state/1";
+
+/// One night's state file.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateFile {
+    pub format: String,
+    /// The business date after whose run this was written.
+    pub date: String,
+    /// Per check and key, the findings still open.
+    pub open: Vec<OpenItem>,
+    /// The records behind the open findings.
+    pub records: Vec<StoredRecord>,
+    /// Flow keys that have not reached the last stage.
+    pub flows: Vec<FlowItem>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpenItem {
+    pub check: String,
+    pub key: String,
+    /// The open finding kinds, sorted.
+    pub kinds: Vec<String>,
+    /// The business date of the run that first reported the key in this check.
+    pub first_seen: String,
+    pub repair_ids: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoredRecord {
+    pub check: String,
+    /// `from` or `to`.
+    pub side: String,
+    pub source: String,
+    pub file: String,
+    pub line: u64,
+    pub key: String,
+    pub amount_minor: Option<String>,
+    pub currency: Option<String>,
+    pub at: Option<String>,
+    pub date: Option<String>,
+    pub status: Option<String>,
+    pub account: Option<String>,
+    pub extra: Vec<Option<String>>,
+}
+
+/// A flow key that stopped before the last stage, with where each stage saw it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlowItem {
+    pub flow: String,
+    pub key: String,
+    pub first_seen: String,
+    /// Per stage seen: the source and the evidence `file:line`, amount and currency.
+    pub stages: Vec<StageSeen>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StageSeen {
+    pub source: String,
+    pub evidence: String,
+    pub amount_minor: Option<String>,
+    pub currency: Option<String>,
+    pub date: Option<String>,
+}
+
+fn file_name(date: NaiveDate) -> String {
+    format!("{}.json", date.format("%Y-%m-%d"))
+}
+
+fn parse_date(text: &str, what: &str) -> Result<NaiveDate> {
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .map_err(|_| anyhow!("{what}: {text:?} is not a date (YYYY-MM-DD)"))
+}
+
+/// A state file and the business date it is the state after.
+pub type Dated = (NaiveDate, StateFile);
+
+/// The state a run for `date` starts from: the newest state file dated before it, if any, with
+/// its date, and the dates of files after `date` (a re-run of an earlier night makes them stale).
+pub fn read_previous(dir: &Path, date: NaiveDate) -> Result<(Option<Dated>, Vec<NaiveDate>)> {
+    let mut dates = BTreeSet::new();
+    match fs::read_dir(dir) {
+        Ok(entries) => {
+            for e in entries {
+                let e = e.with_context(|| format!("cannot list {}", dir.display()))?;
+                let name = e.file_name();
+                let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(".json")) else {
+                    continue;
+                };
+                if let Ok(d) = NaiveDate::parse_from_str(stem, "%Y-%m-%d") {
+                    dates.insert(d);
+                }
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(anyhow!("cannot read state folder {}: {e}", dir.display())),
+    }
+    let later: Vec<NaiveDate> = dates
+        .range(date.succ_opt().unwrap_or(date)..)
+        .copied()
+        .collect();
+    let Some(&prev) = dates.range(..date).next_back() else {
+        return Ok((None, later));
+    };
+    let path = dir.join(file_name(prev));
+    let text =
+        fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let state: StateFile = serde_json::from_str(&text)
+        .map_err(|e| anyhow!("{}: not a recon state file: {e}", path.display()))?;
+    if state.format != FORMAT {
+        bail!(
+            "{}: state format {:?}, this recon reads {FORMAT:?}",
+            path.display(),
+            state.format
+        );
+    }
+    if parse_date(&state.date, &path.display().to_string())? != prev {
+        bail!(
+            "{}: the file says it is the state after {}, its name says {prev}",
+            path.display(),
+            state.date
+        );
+    }
+    Ok((Some((prev, state)), later))
+}
+
+/// Writes the state after `date` atomically: a temporary file in the folder, synced, renamed.
+pub fn write(dir: &Path, date: NaiveDate, state: &StateFile) -> Result<PathBuf> {
+    fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create state folder {}", dir.display()))?;
+    let path = dir.join(file_name(date));
+    let tmp = dir.join(format!(".{}.tmp-{}", file_name(date), std::process::id()));
+    let text = serde_json::to_string_pretty(state)? + "\n";
+    let result = (|| -> Result<()> {
+        let mut f = fs::File::create(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+        fs::rename(&tmp, &path)?;
+        if let Ok(d) = fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    })();
+    if let Err(e) = result {
+        let _ = fs::remove_file(&tmp);
+        return Err(e.context(format!("cannot write state {}", path.display())));
+    }
+    Ok(path)
+}
+
+/// What the previous state brings into tonight's run.
+#[derive(Debug, Default)]
+pub struct Previous {
+    /// The date of the state file read, if any.
+    pub date: Option<NaiveDate>,
+    /// Per check (config order), the carried records by key.
+    pub carried: Vec<Carried>,
+    /// Per (check, key): when it was first seen, and the kinds open after the previous night.
+    pub open: HashMap<(usize, String), (NaiveDate, Vec<String>)>,
+    pub flows: Vec<FlowItem>,
+    /// What could not be carried (a check or source no longer in the config).
+    pub warnings: Vec<String>,
+}
+
+/// Appends the previous night's open records to the sources' records (with their original file
+/// and line; a file also read tonight is taken from tonight's read) and indexes them per check.
+pub fn carry_in(
+    plan: &mut RunPlan,
+    loaded: &mut [Loaded],
+    previous: Option<Dated>,
+) -> Result<Previous> {
+    let mut out = Previous {
+        carried: vec![Carried::new(); plan.checks.len()],
+        ..Previous::default()
+    };
+    let Some((date, state)) = previous else {
+        return Ok(out);
+    };
+    out.date = Some(date);
+    let check_index: HashMap<&str, usize> = plan
+        .checks
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.name.as_str(), i))
+        .collect();
+    let mut dropped: BTreeMap<String, usize> = BTreeMap::new();
+    for item in &state.open {
+        match check_index.get(item.check.as_str()) {
+            Some(&c) => {
+                let first = parse_date(&item.first_seen, "state first_seen")?;
+                out.open
+                    .insert((c, item.key.clone()), (first, item.kinds.clone()));
+            }
+            None => *dropped.entry(item.check.clone()).or_default() += 1,
+        }
+    }
+    // Per source: records already placed, by (file, line); tonight's records of files read again.
+    let mut placed: Vec<HashMap<(String, u64), u32>> = vec![HashMap::new(); plan.sources.len()];
+    for (s, l) in loaded.iter().enumerate() {
+        let files = &plan.sources[s].files;
+        let reread: BTreeSet<&str> = state
+            .records
+            .iter()
+            .filter(|r| r.source == plan.sources[s].name)
+            .map(|r| r.file.as_str())
+            .filter(|f| files.iter().any(|x| x.display == *f))
+            .collect();
+        if reread.is_empty() {
+            continue;
+        }
+        for (i, r) in l.records[..l.fresh].iter().enumerate() {
+            let file = &files[r.origin.file as usize].display;
+            if reread.contains(file.as_str()) {
+                placed[s].insert((file.clone(), r.origin.line), i as u32);
+            }
+        }
+    }
+    for r in &state.records {
+        let Some(&c) = check_index.get(r.check.as_str()) else {
+            continue;
+        };
+        let side = match r.side.as_str() {
+            "from" => Side::From,
+            "to" => Side::To,
+            other => bail!("state record side {other:?}: expected from or to"),
+        };
+        let s = plan.checks[c].source(side);
+        let source = &mut plan.sources[s];
+        if source.name != r.source {
+            *dropped.entry(r.check.clone()).or_default() += 1;
+            continue;
+        }
+        let idx = match placed[s].get(&(r.file.clone(), r.line)) {
+            Some(&i) => i,
+            None => {
+                let record = to_record(r, source)?;
+                let i = u32::try_from(loaded[s].records.len())
+                    .map_err(|_| anyhow!("too many records"))?;
+                loaded[s].records.push(record);
+                placed[s].insert((r.file.clone(), r.line), i);
+                i
+            }
+        };
+        let entry = out.carried[c].entry(r.key.clone()).or_default();
+        let list = &mut entry[if side == Side::From { 0 } else { 1 }];
+        if !list.contains(&idx) {
+            list.push(idx);
+        }
+    }
+    for (check, n) in dropped {
+        out.warnings.push(format!(
+            "state {}: {n} open item(s) of check {check:?}, which the config no longer has (or whose sources changed), were not carried over",
+            file_name(date)
+        ));
+    }
+    let flows: BTreeSet<&str> = plan.flows.iter().map(|f| f.name.as_str()).collect();
+    out.flows = state
+        .flows
+        .into_iter()
+        .filter(|f| flows.contains(f.flow.as_str()))
+        .collect();
+    Ok(out)
+}
+
+/// A stored record back as a record of `source`, its file added to the source's files as carried.
+fn to_record(r: &StoredRecord, source: &mut crate::config::SourcePlan) -> Result<Record> {
+    let file = match source.files.iter().position(|f| f.display == r.file) {
+        Some(i) => i,
+        None => {
+            source.files.push(InputFile {
+                display: r.file.clone(),
+                path: PathBuf::new(),
+                bytes: 0,
+                carried: true,
+            });
+            source.files.len() - 1
+        }
+    };
+    let bad = |what: &str| anyhow!("state record {}:{}: bad {what}", r.file, r.line);
+    let currency = match &r.currency {
+        None => None,
+        Some(c) => Some(source.currencies.parse(c).ok_or_else(|| bad("currency"))?),
+    };
+    let amount = match &r.amount_minor {
+        None => None,
+        Some(a) => Some(Minor(a.parse().map_err(|_| bad("amount"))?)),
+    };
+    let at = match &r.at {
+        None => None,
+        Some(t) => Some(
+            DateTime::parse_from_rfc3339(t)
+                .map_err(|_| bad("time"))?
+                .with_timezone(&Utc),
+        ),
+    };
+    let date = match &r.date {
+        None => None,
+        Some(d) => Some(parse_date(d, "state record date")?),
+    };
+    Ok(Record {
+        key: Some(r.key.clone()),
+        amount,
+        currency,
+        at,
+        date,
+        status: r.status.clone(),
+        account: r.account.clone(),
+        extra: r.extra.clone(),
+        origin: Origin {
+            file: file as u32,
+            line: r.line,
+        },
+    })
+}
+
+/// A record as stored for `check`'s `side`.
+pub fn store_record(
+    plan: &RunPlan,
+    loaded: &[Loaded],
+    check: usize,
+    side: Side,
+    i: u32,
+) -> StoredRecord {
+    let c = &plan.checks[check];
+    let s = c.source(side);
+    let r = &loaded[s].records[i as usize];
+    StoredRecord {
+        check: c.name.clone(),
+        side: if side == Side::From { "from" } else { "to" }.into(),
+        source: plan.sources[s].name.clone(),
+        file: plan.sources[s].files[r.origin.file as usize]
+            .display
+            .clone(),
+        line: r.origin.line,
+        key: r.key.clone().unwrap_or_default(),
+        amount_minor: r.amount.map(|a| a.0.to_string()),
+        currency: r.currency.map(|c| c.code().to_string()),
+        at: r
+            .at
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)),
+        date: r.date.map(|d| d.to_string()),
+        status: r.status.clone(),
+        account: r.account.clone(),
+        extra: r.extra.clone(),
+    }
+}
+
+/// Tonight's open items: every keyed finding but `late`, grouped by check and key, with the date
+/// each key was first seen (carried from the previous state) and its repairs' ids.
+pub fn open_items(
+    plan: &RunPlan,
+    loaded: &[Loaded],
+    breaks: &[Break],
+    repair_ids: &[Option<String>],
+    previous: &Previous,
+) -> (Vec<OpenItem>, Vec<StoredRecord>) {
+    let mut items: BTreeMap<(usize, String), OpenItem> = BTreeMap::new();
+    let mut records = BTreeSet::new();
+    for (b, id) in breaks.iter().zip(repair_ids) {
+        let Some(key) = &b.key else { continue };
+        if b.kind == BreakKind::Late || b.kind == BreakKind::OutOfOrder {
+            continue;
+        }
+        let first = previous
+            .open
+            .get(&(b.check, key.clone()))
+            .map_or(plan.date, |(d, _)| *d);
+        let item = items
+            .entry((b.check, key.clone()))
+            .or_insert_with(|| OpenItem {
+                check: plan.checks[b.check].name.clone(),
+                key: key.clone(),
+                kinds: Vec::new(),
+                first_seen: first.to_string(),
+                repair_ids: Vec::new(),
+            });
+        item.kinds.push(b.kind.name().to_string());
+        if let Some(id) = id {
+            item.repair_ids.push(id.clone());
+        }
+        for side in [Side::From, Side::To] {
+            for &i in b.indices(side) {
+                records.insert(store_record(plan, loaded, b.check, side, i));
+            }
+        }
+    }
+    let open = items
+        .into_values()
+        .map(|mut x| {
+            x.kinds.sort();
+            x.kinds.dedup();
+            x.repair_ids.sort();
+            x.repair_ids.dedup();
+            x
+        })
+        .collect();
+    (open, records.into_iter().collect())
+}
