@@ -81,6 +81,9 @@ pub struct CheckResult {
     pub breaks: Vec<Break>,
     /// Carried-over keys that are clean tonight: the key and its records (from, to).
     pub resolved: Vec<(String, Vec<u32>, Vec<u32>)>,
+    /// Keys still open after tonight (any finding but `late`): the key and all its records (from,
+    /// to), which the state carries to the next run.
+    pub open: Vec<(String, Vec<u32>, Vec<u32>)>,
 }
 
 /// The business date a check is run for, and the calendar its windows are counted in.
@@ -126,6 +129,9 @@ pub fn classify(
         }
         if clean && carried.contains_key(key) {
             out.resolved.push((key.to_string(), f.to_vec(), t.to_vec()));
+        }
+        if !clean {
+            out.open.push((key.to_string(), f.to_vec(), t.to_vec()));
         }
         if clean {
             out.matched += 1;

@@ -86,7 +86,9 @@ pub fn follow(plan: &RunPlan, loaded: &[Loaded], previous: &[FlowItem]) -> FlowR
         for (k, &s) in flow.stages.iter().enumerate() {
             let l = &loaded[s];
             let mut earliest: HashMap<&str, u32> = HashMap::new();
-            for (i, r) in l.records.iter().enumerate() {
+            // Tonight's records only: records carried for a check are open there, and the stages a
+            // key reached on earlier nights come from the flow's own state.
+            for (i, r) in l.records[..l.fresh].iter().enumerate() {
                 let Some(key) = r.key.as_deref() else {
                     continue;
                 };

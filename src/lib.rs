@@ -102,7 +102,8 @@ pub fn run(args: &cli::RunArgs) -> Result<ExitStatus> {
         .iter()
         .map(|i| i.map(|i| repairs.repairs[i].id.clone()))
         .collect();
-    let (open, records) = state::open_items(&plan, &loaded, &breaks, &repair_ids, &previous);
+    let (open, records) =
+        state::open_items(&plan, &loaded, &results, &breaks, &repair_ids, &previous);
     let report = Report {
         plan: &plan,
         loaded: &loaded,

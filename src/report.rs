@@ -511,6 +511,22 @@ fn write_flows(r: &Report, w: impl Write) -> Result<()> {
             .filter(|&k| f.seen[k].is_some())
             .map(name)
             .collect();
+        // A key stopped at stage k is a break of the check linking k and k+1, when there is one:
+        // that break's repair (with its safety downgrades) is the flow's repair.
+        let repair = match f.status {
+            FlowStatus::Stopped(k) => flow.links[k].and_then(|c| {
+                r.breaks
+                    .iter()
+                    .position(|b| {
+                        b.check == c
+                            && b.key.as_deref() == Some(f.key.as_str())
+                            && matches!(b.kind, BreakKind::Missing | BreakKind::Unexpected)
+                    })
+                    .and_then(|i| r.repairs.of_break[i])
+                    .map(|i| &r.repairs.repairs[i])
+            }),
+            _ => None,
+        };
         let at = f.seen[furthest].as_ref();
         let currency = at.and_then(|s| s.currency.as_deref());
         let amount = match (at.and_then(|s| s.amount_minor.as_deref()), currency) {
@@ -536,10 +552,16 @@ fn write_flows(r: &Report, w: impl Write) -> Result<()> {
                 &crate::flow::evidence_of(&f.seen),
                 &f.first_seen.to_string(),
                 &(r.plan.date - f.first_seen).num_days().to_string(),
-                &f.repair_id,
-                &match f.status {
-                    FlowStatus::Stopped(k) => format!("replay {} into {}", name(k), name(k + 1)),
-                    _ => f.action.to_string(),
+                &repair.map_or(f.repair_id.as_str(), |x| x.id.as_str()),
+                &match (f.status, repair) {
+                    (FlowStatus::Stopped(k), None) => {
+                        format!("replay {} into {}", name(k), name(k + 1))
+                    }
+                    (FlowStatus::Stopped(k), Some(x)) if x.action == Action::Replay => {
+                        format!("replay {} into {}", name(k), name(k + 1))
+                    }
+                    (_, Some(x)) => x.action.name().to_string(),
+                    (_, None) => f.action.to_string(),
                 },
             ],
         )?;
@@ -893,7 +915,7 @@ pub fn terminal_table(r: &Report, out_dir: &Path) -> String {
     }
     s.push_str("\n\nsources\n");
     for (src, l) in r.plan.sources.iter().zip(r.loaded) {
-        let files = src.files.len();
+        let files = src.files.iter().filter(|f| !f.carried).count();
         s.push_str(&format!(
             "  {:<name_w$}  {:>2} file{}  {:>9} rows  {:>7} rejected\n",
             src.name,

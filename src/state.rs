@@ -18,7 +18,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::classify::{Break, Carried, Side};
+use crate::classify::{Break, Carried, CheckResult, Side};
 use crate::config::{InputFile, RunPlan};
 use crate::load::Loaded;
 use crate::model::{BreakKind, Minor, Origin, Record};
@@ -376,19 +376,20 @@ pub fn store_record(
 }
 
 /// Tonight's open items: every keyed finding but `late`, grouped by check and key, with the date
-/// each key was first seen (carried from the previous state) and its repairs' ids.
+/// each key was first seen (carried from the previous state), its repairs' ids, and all the key's
+/// records in the check (so that the next run sees the key exactly as tonight did).
 pub fn open_items(
     plan: &RunPlan,
     loaded: &[Loaded],
+    results: &[CheckResult],
     breaks: &[Break],
     repair_ids: &[Option<String>],
     previous: &Previous,
 ) -> (Vec<OpenItem>, Vec<StoredRecord>) {
     let mut items: BTreeMap<(usize, String), OpenItem> = BTreeMap::new();
-    let mut records = BTreeSet::new();
     for (b, id) in breaks.iter().zip(repair_ids) {
         let Some(key) = &b.key else { continue };
-        if b.kind == BreakKind::Late || b.kind == BreakKind::OutOfOrder {
+        if b.kind == BreakKind::Late {
             continue;
         }
         let first = previous
@@ -408,9 +409,14 @@ pub fn open_items(
         if let Some(id) = id {
             item.repair_ids.push(id.clone());
         }
-        for side in [Side::From, Side::To] {
-            for &i in b.indices(side) {
-                records.insert(store_record(plan, loaded, b.check, side, i));
+    }
+    let mut records = BTreeSet::new();
+    for (c, res) in results.iter().enumerate() {
+        for (_, f, t) in &res.open {
+            for (side, idx) in [(Side::From, f), (Side::To, t)] {
+                for &i in idx {
+                    records.insert(store_record(plan, loaded, c, side, i));
+                }
             }
         }
     }
