@@ -552,7 +552,7 @@ fn write_flows(r: &Report, w: impl Write) -> Result<()> {
                 &crate::flow::evidence_of(&f.seen),
                 &f.first_seen.to_string(),
                 &(r.plan.date - f.first_seen).num_days().to_string(),
-                &repair.map_or(f.repair_id.as_str(), |x| x.id.as_str()),
+                repair.map_or(f.repair_id.as_str(), |x| x.id.as_str()),
                 &match (f.status, repair) {
                     (FlowStatus::Stopped(k), None) => {
                         format!("replay {} into {}", name(k), name(k + 1))
