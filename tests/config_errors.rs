@@ -115,6 +115,41 @@ fn each_mistake_exits_2_and_names_where() {
             "[[check]]",
             "[[source]]\nname = \"bank\"\nformat = \"csv\"\npath = \"psp.csv\"\nkey = { column = \"ref\" }\n\n[[check]]",
         ),
+        (
+            "a window without unit",
+            "to = \"psp\"",
+            "to = \"psp\"\nwindow = \"2\"",
+        ),
+        (
+            "a cut-off that is not a time",
+            "[[source]]\nname = \"orders\"",
+            "[run]\ncutoff = \"5pm\"\n\n[[source]]\nname = \"orders\"",
+        ),
+        (
+            "a DST rule on times with an offset",
+            "time = { column = \"at\" }",
+            "time = { column = \"at\", dst = \"later\" }",
+        ),
+        (
+            "an unknown DST rule",
+            "timezone = \"UTC\"",
+            "timezone = \"UTC\", dst = \"first\"",
+        ),
+        (
+            "a zone on a date-only format",
+            "time = { column = \"at\" }",
+            "time = { column = \"at\", format = \"%Y-%m-%d\", timezone = \"UTC\" }",
+        ),
+        (
+            "a bad date template",
+            "path = \"psp.csv\"",
+            "path = \"psp-{date+x}.csv\"",
+        ),
+        (
+            "a flow stage that is no source",
+            "[[check]]",
+            "[[flow]]\nname = \"f\"\nstages = [\"orders\", \"bank\"]\n\n[[check]]",
+        ),
     ];
     let expected = [
         "recon.toml: source[1].delimter: unknown field `delimter`, expected one of `name`",
@@ -131,6 +166,13 @@ fn each_mistake_exits_2_and_names_where() {
         "recon.toml: ",
         "recon.toml: currencies: \"yen\" is not a three-letter upper-case currency code",
         "recon.toml: source[2] (\"bank\"): not used by any [[check]]",
+        "recon.toml: check[0].window: expected days such as \"2d\", or business days such as \"3bd\", found \"2\"",
+        "recon.toml: run.cutoff: \"5pm\" is not a local time HH:MM",
+        "recon.toml: source[0].time.dst: only naive local times can fall into a DST gap or overlap",
+        "recon.toml: source[1].time.dst: expected \"reject\", \"earlier\" or \"later\", found \"first\"",
+        "recon.toml: source[0].time.timezone: format \"%Y-%m-%d\" is a date without a time, which no zone shifts; remove timezone",
+        "recon.toml: source[1].path: {date+x...}: expected {date}, {date+N} or {date-N}",
+        "recon.toml: flow[0].stages: no source named \"bank\"",
     ];
     let mut failures = Vec::new();
     for ((what, from, to), want) in cases.iter().zip(expected) {
