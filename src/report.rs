@@ -600,21 +600,25 @@ fn write_resolved(r: &Report, w: impl Write) -> Result<()> {
                 .any(|b| b.check == i && b.kind == BreakKind::Late && b.key.as_ref() == Some(key));
             let from: Vec<RecordRef> = f.iter().map(|&x| (c.from, x)).collect();
             let to: Vec<RecordRef> = t.iter().map(|&x| (c.to, x)).collect();
-            rows.push([
-                c.name.clone(),
-                key.clone(),
-                was.join(";"),
-                first.to_string(),
-                r.plan.date.to_string(),
-                (r.plan.date - first).num_days().to_string(),
-                if late { "late" } else { "matched" }.to_string(),
-                evidence_text(r, &from),
-                evidence_text(r, &to),
-            ]);
+            rows.push((
+                i,
+                [
+                    c.name.clone(),
+                    key.clone(),
+                    was.join(";"),
+                    first.to_string(),
+                    r.plan.date.to_string(),
+                    (r.plan.date - first).num_days().to_string(),
+                    if late { "late" } else { "matched" }.to_string(),
+                    evidence_text(r, &from),
+                    evidence_text(r, &to),
+                ],
+            ));
         }
     }
-    rows.sort();
-    for row in rows {
+    // Config order of checks, then key: the order of breaks.csv.
+    rows.sort_by(|a, b| (a.0, &a.1[1]).cmp(&(b.0, &b.1[1])));
+    for (_, row) in rows {
         write_cells(&mut csv, &row)?;
     }
     csv.flush()?;
@@ -959,7 +963,7 @@ pub fn terminal_table(r: &Report, out_dir: &Path) -> String {
         }
     }
     let ageing = ageing(r);
-    if ageing.keys().any(|k| *k != BreakKind::Unkeyed) && r.previous.date.is_some() {
+    if ageing.keys().any(|k| *k != BreakKind::Unkeyed) && r.state_dir.is_some() {
         s.push_str("\nopen findings by age in days (count, amount at stake)\n");
         s.push_str(&format!(
             "  {:<22} {:>16} {:>16} {:>16} {:>16}\n",
