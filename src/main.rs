@@ -23,10 +23,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Run(args) => {
             if let Some(n) = args.threads {
-                // Both pools must be sized before first use: rayon's global pool, and polars' own pool,
-                // which reads this variable once.
-                // SAFETY: no other thread exists yet.
-                unsafe { std::env::set_var("POLARS_MAX_THREADS", n.to_string()) };
+                // rayon's global pool must be sized before its first use.
                 if let Err(e) = rayon::ThreadPoolBuilder::new()
                     .num_threads(n as usize)
                     .build_global()

@@ -5,6 +5,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::BuildHasherDefault;
 
+use crate::matching::Prehashed;
+
 use rayon::prelude::*;
 use std::io::Write;
 use std::path::Path;
@@ -238,22 +240,6 @@ fn key_clashes(source: &str, l: &Loaded) -> Option<String> {
         "source {source:?}: {} pair(s) of keys differ only by case or surrounding spaces (e.g. {a:?} and {b:?}); they are matched as different keys",
         clashes.len()
     ))
-}
-
-/// A hasher for keys that are already hashes: passes the u64 through.
-#[derive(Default)]
-struct Prehashed(u64);
-
-impl std::hash::Hasher for Prehashed {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, _: &[u8]) {
-        unreachable!("only u64 keys are hashed with Prehashed")
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
 }
 
 /// FNV-1a of a key trimmed and lowercased, without building the folded string for ASCII keys.
