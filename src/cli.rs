@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand};
 #[command(name = "recon", version, propagate_version = true)]
 #[command(after_help = "Examples:\n  \
     recon run --config fixtures/shop/recon.toml --out /tmp/shop-out\n  \
-    recon run -c fixtures/three_nights/recon.toml --date 2026-12-01 --state /tmp/st -o /tmp/d1\n  \
+    recon run -c fixtures/three_nights/recon.toml --date 2026-10-24 --state /tmp/st -o /tmp/d1\n  \
     recon explain duplicate\n\n\
     Exit codes: 0 reconciled, 1 breaks found, 2 the run cannot be trusted (config error, unreadable\n\
     input, more rejected rows than a source allows).")]
@@ -23,7 +23,8 @@ pub struct Cli {
 pub enum Command {
     /// Reconcile the sources a config describes and write the outputs.
     #[command(
-        after_help = "Outputs (in --out): summary.json, breaks.csv, repairs.jsonl, rejects.csv; \
+        after_help = "Outputs (in --out): summary.json, breaks.csv, repairs.jsonl, rejects.csv, \
+        resolved.csv, flows.csv; \
         the README documents every field.\n\nExample:\n  recon run --config fixtures/shop/recon.toml --out /tmp/shop-out\n  \
         echo $?   # 1: breaks found"
     )]

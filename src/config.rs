@@ -802,8 +802,8 @@ fn resolve_source(
     let (files, business_day) = match base {
         Some((base, (day, date))) => {
             let path = expand_date(&s.path, date).map_err(|e| anyhow!("{at}.path: {e}"))?;
-            let files =
-                find_files(&path, base).map_err(|e| anyhow!("{at}.path ({:?}): {e}", s.name))?;
+            let files = find_files(&path, base, s.allow_empty)
+                .map_err(|e| anyhow!("{at}.path ({:?}): {e}", s.name))?;
             (files, day.clone())
         }
         None => (Vec::new(), BusinessDay::default()),
@@ -872,7 +872,9 @@ pub fn source_without_files(text: &str) -> Result<SourcePlan> {
     Ok(plan)
 }
 
-fn find_files(pattern: &str, base: &Path) -> Result<Vec<InputFile>> {
+/// `allow_empty`: a source that may have no rows may also have no file (a bank issues no statement
+/// on a Sunday).
+fn find_files(pattern: &str, base: &Path, allow_empty: bool) -> Result<Vec<InputFile>> {
     let full = base.join(pattern);
     let full_text = full
         .to_str()
@@ -905,7 +907,7 @@ fn find_files(pattern: &str, base: &Path) -> Result<Vec<InputFile>> {
             carried: false,
         });
     }
-    if files.is_empty() {
+    if files.is_empty() && !allow_empty {
         bail!(
             "{pattern:?} matched no file (relative to {})",
             base.display()

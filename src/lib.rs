@@ -12,6 +12,7 @@ pub mod load;
 pub mod matching;
 pub mod model;
 pub mod normalize;
+pub mod progress;
 pub mod publish;
 pub mod repair;
 pub mod report;
@@ -28,14 +29,29 @@ use crate::report::{ExitStatus, Report};
 /// Runs a reconciliation end to end: plan, load, match, classify, plan repairs, write outputs.
 /// Returns the exit status; `Err` means the run could not be carried out (exit 2).
 pub fn run(args: &cli::RunArgs) -> Result<ExitStatus> {
+    let progress = progress::Progress::new(args.quiet);
     let mut plan = config::load_plan(&args.config, args.date)?;
     let lock = publish::OutputLock::acquire(&args.out)?;
     let (stored, later) = match &args.state {
         Some(dir) => state::read_previous(dir, plan.date)?,
         None => (None, Vec::new()),
     };
+    progress.say(format!(
+        "loading {} source(s) for {}",
+        plan.sources.len(),
+        plan.date
+    ));
     let mut loaded = load::load_all(&plan.sources)?;
+    for (s, l) in plan.sources.iter().zip(&loaded) {
+        progress.say(format!(
+            "  {}: {} rows read, {} rejected",
+            s.name,
+            l.rows(),
+            l.rejected()
+        ));
+    }
     let previous = state::carry_in(&mut plan, &mut loaded, stored)?;
+    progress.say("grouping by key");
     let grouped = loaded
         .par_iter()
         .map(|l| matching::group(&l.records[..l.fresh]))
@@ -44,6 +60,10 @@ pub fn run(args: &cli::RunArgs) -> Result<ExitStatus> {
         date: plan.date,
         holidays: &plan.holidays,
     };
+    progress.say(format!(
+        "matching and classifying {} check(s)",
+        plan.checks.len()
+    ));
     let mut results: Vec<CheckResult> = plan
         .checks
         .par_iter()
@@ -70,10 +90,30 @@ pub fn run(args: &cli::RunArgs) -> Result<ExitStatus> {
             .cmp(&(b.check, b.key.is_none(), &b.key, b.kind, b.side))
             .then_with(|| origins(a).cmp(&origins(b)))
     });
+    progress.say(format!("planning repairs for {} finding(s)", breaks.len()));
     let paired: Vec<bool> = results.iter().map(|r| r.paired > 0).collect();
-    let repairs = repair::plan(&plan, &loaded, &breaks, &paired);
+    let mut repairs = repair::plan(&plan, &loaded, &breaks, &paired);
+    // A night skipped between the state read and this one: records its files hold were never read,
+    // so a `missing` here may have been delivered on that night. Nothing is replayed blindly.
+    let skipped = previous
+        .date
+        .filter(|d| plan.date.signed_duration_since(*d).num_days() > 1);
+    if let Some(prev) = skipped {
+        for r in repairs
+            .repairs
+            .iter_mut()
+            .filter(|r| r.action == model::Action::Replay && r.automation == "safe")
+        {
+            r.automation = "review";
+            r.note = Some(format!(
+                "the state read is from {prev}, not from the night before {}: the nights between were not run, and this record may have arrived then; run them in order",
+                plan.date
+            ));
+        }
+    }
     let flows = flow::follow(&plan, &loaded, &previous.flows);
 
+    progress.say("checking data quality");
     let incomplete = report::incomplete_reasons(&plan, &loaded);
     let mut warnings = report::warnings(&plan, &loaded, &results);
     warnings.extend(previous.warnings.iter().cloned());
@@ -82,6 +122,12 @@ pub fn run(args: &cli::RunArgs) -> Result<ExitStatus> {
             "{} holds state for {first}{}, after {}: those nights were run before this one and did not see its result; re-run them in order",
             dir.display(),
             if later.len() > 1 { " and later" } else { "" },
+            plan.date
+        ));
+    }
+    if let Some(prev) = skipped {
+        warnings.push(format!(
+            "the newest state before {} is from {prev}: the nights between were not run, so their records were never read; run them in order (replays are marked for review)",
             plan.date
         ));
     }
@@ -117,6 +163,7 @@ pub fn run(args: &cli::RunArgs) -> Result<ExitStatus> {
         incomplete,
         warnings,
     };
+    progress.say(format!("writing outputs to {}", args.out.display()));
     report::write_outputs(&report, &lock)?;
     // The state moves on only after a trusted run, and only once its outputs are published: a
     // run killed before this line is simply run again.
@@ -132,6 +179,7 @@ pub fn run(args: &cli::RunArgs) -> Result<ExitStatus> {
         };
         state::write(dir, plan.date, &next)?;
     }
+    progress.say("done");
     // Whatever stdout shows (or not, with --quiet), why a run is untrusted goes to stderr.
     // A closed stderr must not turn the exit code into a panic's 101.
     let mut stderr = std::io::stderr().lock();
