@@ -144,7 +144,10 @@ pub fn classify(
         }
     };
     // Tonight's keys, each with the records carried over for it; then the carried-only keys.
+    // A record of a file read again tonight is both in tonight's group and carried: keep it once.
     let earliest = |recs: &[Record], v: &mut Vec<u32>| {
+        v.sort_unstable();
+        v.dedup();
         v.sort_by_key(|&i| (recs[i as usize].at, recs[i as usize].origin));
     };
     let mut seen_carried = std::collections::HashSet::new();

@@ -577,7 +577,7 @@ fn resolve_run(run: Option<&RawRun>, base: &Path) -> Result<(BusinessDay, Holida
         Some(p) => {
             let path = base.join(p);
             let text = fs::read_to_string(&path)
-                .with_context(|| format!("run.holidays: cannot read {}", path.display()))?;
+                .map_err(|e| anyhow!("run.holidays: cannot read {}: {e}", path.display()))?;
             Holidays::parse(&text).map_err(|e| anyhow!("run.holidays: {}: {e}", path.display()))?
         }
     };

@@ -107,7 +107,10 @@ pub fn follow(plan: &RunPlan, loaded: &[Loaded], previous: &[FlowItem]) -> FlowR
                         "{}:{}",
                         src.files[r.origin.file as usize].display, r.origin.line
                     ),
-                    amount_minor: r.amount.map(|a| a.0.to_string()),
+                    amount: r
+                        .amount
+                        .zip(r.currency)
+                        .map(|(a, c)| crate::state::amount_text(c, a.0)),
                     currency: r.currency.map(|c| c.code().to_string()),
                     date: Some(r.date.unwrap_or(plan.date).to_string()),
                 };

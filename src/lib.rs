@@ -163,10 +163,9 @@ pub fn run(args: &cli::RunArgs) -> Result<ExitStatus> {
         incomplete,
         warnings,
     };
-    progress.say(format!("writing outputs to {}", args.out.display()));
-    report::write_outputs(&report, &lock)?;
-    // The state moves on only after a trusted run, and only once its outputs are published: a
-    // run killed before this line is simply run again.
+    // The state moves on only after a trusted run, and before the outputs are published, so that
+    // the outputs never claim a state that could not be written. A run killed after this line is
+    // simply run again: it starts from the state before D and writes the same D.json.
     if let Some(dir) = &args.state
         && status != ExitStatus::Untrusted
     {
@@ -176,9 +175,14 @@ pub fn run(args: &cli::RunArgs) -> Result<ExitStatus> {
             open,
             records,
             flows: flow::items(&plan, &flows),
+            checks: plan.checks.iter().map(|c| c.name.clone()).collect(),
+            flow_names: plan.flows.iter().map(|f| f.name.clone()).collect(),
+            sources: plan.sources.iter().map(state::SourceFields::of).collect(),
         };
         state::write(dir, plan.date, &next)?;
     }
+    progress.say(format!("writing outputs to {}", args.out.display()));
+    report::write_outputs(&report, &lock)?;
     progress.say("done");
     // Whatever stdout shows (or not, with --quiet), why a run is untrusted goes to stderr.
     // A closed stderr must not turn the exit code into a panic's 101.

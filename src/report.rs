@@ -422,14 +422,19 @@ fn flow_stage_totals(r: &Report, flow: usize) -> Vec<(KindTotals, KindTotals)> {
             &mut out[k].1
         };
         t.count += 1;
-        if let Some(seen) = &f.seen[k]
-            && let (Some(a), Some(c)) = (&seen.amount_minor, &seen.currency)
-            && let (Ok(v), Some(c)) = (a.parse::<i128>(), r.plan.sources[0].currencies.parse(c))
-        {
-            *t.gross.entry(c).or_insert(0) += v.abs();
+        if let Some((c, v)) = f.seen[k].as_ref().and_then(|s| stage_amount(r, s)) {
+            *t.gross.entry(c).or_insert(0) += (v as i128).abs();
         }
     }
     out
+}
+
+/// A flow stage's amount in its currency's minor units, as this run's currencies define them.
+fn stage_amount(r: &Report, seen: &crate::state::StageSeen) -> Option<(Currency, i64)> {
+    let c = r.plan.sources[0]
+        .currencies
+        .parse(seen.currency.as_deref()?)?;
+    Some((c, crate::state::read_amount(seen.amount.as_deref()?, c)?))
 }
 
 fn flows_json(r: &Report) -> Value {
@@ -515,15 +520,9 @@ fn write_flows(r: &Report, w: impl Write) -> Result<()> {
         };
         let at = f.seen[furthest].as_ref();
         let currency = at.and_then(|s| s.currency.as_deref());
-        let amount = match (at.and_then(|s| s.amount_minor.as_deref()), currency) {
-            (Some(a), Some(c)) => {
-                match (a.parse::<i128>(), r.plan.sources[0].currencies.parse(c)) {
-                    (Ok(v), Some(c)) => money(c, v),
-                    _ => String::new(),
-                }
-            }
-            _ => String::new(),
-        };
+        let amount = at
+            .and_then(|s| stage_amount(r, s))
+            .map_or(String::new(), |(c, v)| money(c, v as i128));
         write_cells(
             &mut csv,
             &[

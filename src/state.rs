@@ -39,6 +39,46 @@ pub struct StateFile {
     pub records: Vec<StoredRecord>,
     /// Flow keys that have not reached the last stage.
     pub flows: Vec<FlowItem>,
+    /// The checks, flows and each source's mapped fields of the config that wrote the file: a run
+    /// under another config says what it cannot carry over.
+    pub checks: Vec<String>,
+    pub flow_names: Vec<String>,
+    pub sources: Vec<SourceFields>,
+}
+
+/// A source's name and the optional fields it maps (status, account, extra names), in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceFields {
+    pub name: String,
+    pub fields: Vec<String>,
+}
+
+impl SourceFields {
+    pub fn of(s: &crate::config::SourcePlan) -> SourceFields {
+        let mut fields = Vec::new();
+        if s.status.is_some() {
+            fields.push("status".to_string());
+        }
+        if s.account.is_some() {
+            fields.push("account".to_string());
+        }
+        fields.extend(s.extra.iter().map(|(n, _)| format!("extra.{n}")));
+        SourceFields {
+            name: s.name.clone(),
+            fields,
+        }
+    }
+}
+
+/// An amount as an exact decimal in major units (`"12.50"`): stable if a currency's exponent changes.
+pub fn amount_text(currency: crate::normalize::currency::Currency, minor: i64) -> String {
+    currency.format(minor as i128)
+}
+
+/// Reads [`amount_text`] back in the currency's current minor units.
+pub fn read_amount(text: &str, currency: crate::normalize::currency::Currency) -> Option<i64> {
+    crate::normalize::money::parse_amount(text, &Default::default(), currency.exponent()).ok()
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -63,7 +103,8 @@ pub struct StoredRecord {
     pub file: String,
     pub line: u64,
     pub key: String,
-    pub amount_minor: Option<String>,
+    /// Exact decimal in major units.
+    pub amount: Option<String>,
     pub currency: Option<String>,
     pub at: Option<String>,
     pub date: Option<String>,
@@ -88,7 +129,8 @@ pub struct FlowItem {
 pub struct StageSeen {
     pub source: String,
     pub evidence: String,
-    pub amount_minor: Option<String>,
+    /// Exact decimal in major units.
+    pub amount: Option<String>,
     pub currency: Option<String>,
     pub date: Option<String>,
 }
@@ -207,6 +249,15 @@ pub fn carry_in(
         return Ok(out);
     };
     out.date = Some(date);
+    check_config(plan, &state, date)?;
+    let unknown = unknown_to_state(plan, &state);
+    if !unknown.is_empty() {
+        out.warnings.push(format!(
+            "state {} was written by a config without {}: nothing was carried over for them (another config sharing the --state folder?)",
+            file_name(date),
+            unknown.join(", ")
+        ));
+    }
     let check_index: HashMap<&str, usize> = plan
         .checks
         .iter()
@@ -218,6 +269,15 @@ pub fn carry_in(
         match check_index.get(item.check.as_str()) {
             Some(&c) => {
                 let first = parse_date(&item.first_seen, "state first_seen")?;
+                if first > date || item.key.is_empty() {
+                    bail!(
+                        "state {}: open item {:?} of check {:?} is not valid (first_seen {} after the state's date, or an empty key)",
+                        file_name(date),
+                        item.key,
+                        item.check,
+                        item.first_seen
+                    );
+                }
                 out.open
                     .insert((c, item.key.clone()), (first, item.kinds.clone()));
             }
@@ -260,8 +320,22 @@ pub fn carry_in(
             *dropped.entry(r.check.clone()).or_default() += 1;
             continue;
         }
-        let idx = match placed[s].get(&(r.file.clone(), r.line)) {
-            Some(&i) => i,
+        if r.key.is_empty() || r.line == 0 {
+            bail!(
+                "state {}: record {}:{} of check {:?} is not valid (empty key or line 0)",
+                file_name(date),
+                r.file,
+                r.line,
+                r.check
+            );
+        }
+        // A file read again tonight supplies the record, if its line still holds the same key.
+        let reread = placed[s]
+            .get(&(r.file.clone(), r.line))
+            .copied()
+            .filter(|&i| loaded[s].records[i as usize].key.as_deref() == Some(r.key.as_str()));
+        let idx = match reread {
+            Some(i) => i,
             None => {
                 let record = to_record(r, source)?;
                 let i = u32::try_from(loaded[s].records.len())
@@ -284,12 +358,59 @@ pub fn carry_in(
         ));
     }
     let flows: BTreeSet<&str> = plan.flows.iter().map(|f| f.name.as_str()).collect();
-    out.flows = state
+    let (kept, lost): (Vec<FlowItem>, Vec<FlowItem>) = state
         .flows
         .into_iter()
-        .filter(|f| flows.contains(f.flow.as_str()))
-        .collect();
+        .partition(|f| flows.contains(f.flow.as_str()));
+    if !lost.is_empty() {
+        out.warnings.push(format!(
+            "state {}: {} unfinished key(s) of flow(s) the config no longer has were not carried over",
+            file_name(date),
+            lost.len()
+        ));
+    }
+    for f in &kept {
+        parse_date(&f.first_seen, "state flow first_seen")?;
+    }
+    out.flows = kept;
     Ok(out)
+}
+
+/// Refuses a state whose sources mapped other fields (carried records could not be compared on a
+/// field they lack), and warns about checks and flows it knows nothing of.
+fn check_config(plan: &RunPlan, state: &StateFile, date: NaiveDate) -> Result<()> {
+    for s in &plan.sources {
+        let now = SourceFields::of(s);
+        if let Some(then) = state.sources.iter().find(|x| x.name == s.name)
+            && then.fields != now.fields
+        {
+            bail!(
+                "state {}: source {:?} mapped [{}] when it was written and maps [{}] now; its carried records cannot be compared on fields they lack. Finish the open nights with the old config, or start a new --state folder",
+                file_name(date),
+                s.name,
+                then.fields.join(", "),
+                now.fields.join(", ")
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Checks and flows of this config that the state's config did not have: nothing of them was carried.
+pub fn unknown_to_state(plan: &RunPlan, state: &StateFile) -> Vec<String> {
+    let mut out: Vec<String> = plan
+        .checks
+        .iter()
+        .filter(|c| !state.checks.contains(&c.name))
+        .map(|c| format!("check {:?}", c.name))
+        .collect();
+    out.extend(
+        plan.flows
+            .iter()
+            .filter(|f| !state.flow_names.contains(&f.name))
+            .map(|f| format!("flow {:?}", f.name)),
+    );
+    out
 }
 
 /// A stored record back as a record of `source`, its file added to the source's files as carried.
@@ -311,9 +432,17 @@ fn to_record(r: &StoredRecord, source: &mut crate::config::SourcePlan) -> Result
         None => None,
         Some(c) => Some(source.currencies.parse(c).ok_or_else(|| bad("currency"))?),
     };
-    let amount = match &r.amount_minor {
-        None => None,
-        Some(a) => Some(Minor(a.parse().map_err(|_| bad("amount"))?)),
+    let amount = match (&r.amount, currency) {
+        (None, _) => None,
+        (Some(a), Some(c)) => Some(Minor(read_amount(a, c).ok_or_else(|| {
+            anyhow!(
+                "state record {}:{}: amount {a} does not fit {} as this config defines it (was [currencies] changed?)",
+                r.file,
+                r.line,
+                c.code()
+            )
+        })?)),
+        (Some(_), None) => return Err(bad("amount without currency")),
     };
     let at = match &r.at {
         None => None,
@@ -363,12 +492,13 @@ pub fn store_record(
             .clone(),
         line: r.origin.line,
         key: r.key.clone().unwrap_or_default(),
-        amount_minor: r.amount.map(|a| a.0.to_string()),
+        amount: r.amount.zip(r.currency).map(|(a, c)| amount_text(c, a.0)),
         currency: r.currency.map(|c| c.code().to_string()),
         at: r
             .at
             .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)),
-        date: r.date.map(|d| d.to_string()),
+        // A source without time: the record belongs to the night that read it.
+        date: Some(r.date.unwrap_or(plan.date).to_string()),
         status: r.status.clone(),
         account: r.account.clone(),
         extra: r.extra.clone(),

@@ -146,6 +146,11 @@ fn each_mistake_exits_2_and_names_where() {
             "path = \"psp-{date+x}.csv\"",
         ),
         (
+            "a time field in a date template",
+            "path = \"psp.csv\"",
+            "path = \"psp-{date:%H%M}.csv\"",
+        ),
+        (
             "a flow stage that is no source",
             "[[check]]",
             "[[flow]]\nname = \"f\"\nstages = [\"orders\", \"bank\"]\n\n[[check]]",
@@ -172,6 +177,7 @@ fn each_mistake_exits_2_and_names_where() {
         "recon.toml: source[1].time.dst: expected \"reject\", \"earlier\" or \"later\", found \"first\"",
         "recon.toml: source[0].time.timezone: format \"%Y-%m-%d\" is a date without a time, which no zone shifts; remove timezone",
         "recon.toml: source[1].path: {date+x...}: expected {date}, {date+N} or {date-N}",
+        "recon.toml: source[1].path: \"%H%M\" asks for a time or zone; a date template can only hold date fields",
         "recon.toml: flow[0].stages: no source named \"bank\"",
     ];
     let mut failures = Vec::new();

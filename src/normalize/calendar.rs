@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
-use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, Utc, Weekday};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, NaiveTime, Utc, Weekday};
 
 use super::time::Zone;
 
@@ -29,12 +29,73 @@ impl BusinessDay {
     /// The business date of an instant. A record exactly at the cut-off belongs to the next day.
     pub fn date_of(&self, at: DateTime<Utc>) -> NaiveDate {
         let local = self.zone.local(at);
+        let d = self.by_wall_clock(local);
+        // Where clocks change near the cut-off, the wall time may repeat or be skipped, and the
+        // wall-clock answer would make a day non-contiguous: there, decide by instants.
+        let near = [-1, 0, 1].into_iter().any(|k| {
+            let cut = self.end_wall(d + Duration::days(k));
+            (local - cut).num_minutes().abs() <= 3 * 60
+        });
+        if !near || matches!(self.zone, Zone::Fixed(_)) {
+            return d;
+        }
+        let mut d = d;
+        while at >= self.end(d) {
+            d += Duration::days(1);
+        }
+        while at < self.end(d - Duration::days(1)) {
+            d -= Duration::days(1);
+        }
+        d
+    }
+
+    fn by_wall_clock(&self, local: NaiveDateTime) -> NaiveDate {
         let shifted = local - (self.cutoff - NaiveTime::MIN);
         if self.cutoff == NaiveTime::MIN {
             shifted.date()
         } else {
             shifted.date() + Duration::days(1)
         }
+    }
+
+    /// The local wall time at which business day `d` ends.
+    fn end_wall(&self, d: NaiveDate) -> NaiveDateTime {
+        if self.cutoff == NaiveTime::MIN {
+            (d + Duration::days(1)).and_time(NaiveTime::MIN)
+        } else {
+            d.and_time(self.cutoff)
+        }
+    }
+
+    /// The instant business day `d` ends: the first instant whose wall time reaches the cut-off
+    /// (in a DST overlap, the first of the two; in a gap, the moment the clock jumps past it).
+    fn end(&self, d: NaiveDate) -> DateTime<Utc> {
+        let wall = self.end_wall(d);
+        if let Zone::Iana(tz) = &self.zone {
+            use chrono::TimeZone;
+            match tz.from_local_datetime(&wall) {
+                chrono::LocalResult::Single(x) => return x.with_timezone(&Utc),
+                chrono::LocalResult::Ambiguous(a, b) => return a.min(b).with_timezone(&Utc),
+                chrono::LocalResult::None => {}
+            }
+        }
+        let reaches = |t: DateTime<Utc>| self.zone.local(t) >= wall;
+        // Every zone's offset lies within -12h..+14h: search that span of instants for the first one
+        // whose wall time reaches `wall` (monotonic there but for DST steps, which only delay it).
+        let (mut lo, mut hi) = (
+            wall.and_utc() - Duration::hours(15),
+            wall.and_utc() + Duration::hours(13),
+        );
+        // Clocks change on whole seconds.
+        while hi - lo > Duration::seconds(1) {
+            let mid = lo + Duration::seconds((hi - lo).num_seconds() / 2);
+            if reaches(mid) {
+                hi = mid;
+            } else {
+                lo = mid;
+            }
+        }
+        hi
     }
 
     /// Today's date in the run's zone, minus one: the default business date of a nightly run.
@@ -105,6 +166,7 @@ impl Holidays {
     /// Reads a holiday file: one `YYYY-MM-DD` per line; blank lines and `#` comments are skipped.
     pub fn parse(text: &str) -> Result<Holidays, String> {
         let mut set = BTreeSet::new();
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         for (i, line) in text.lines().enumerate() {
             let t = line.split('#').next().unwrap_or("").trim();
             if t.is_empty() {
@@ -158,7 +220,11 @@ pub fn expand_date(template: &str, date: NaiveDate) -> Result<String, String> {
             return Err(format!("{format:?} is not a valid date format"));
         }
         let d = date + Duration::days(days);
-        out.push_str(&d.format_with_items(items.into_iter()).to_string());
+        // A date has no time or zone: `%H` or `%z` cannot be written, and chrono says so with an error.
+        use std::fmt::Write;
+        write!(out, "{}", d.format_with_items(items.into_iter())).map_err(|_| {
+            format!("{format:?} asks for a time or zone; a date template can only hold date fields (%Y %m %d %j ...)")
+        })?;
         rest = &after[end + 1..];
     }
     out.push_str(rest);
@@ -220,6 +286,45 @@ mod tests {
                 "17:00",
                 "2026-10-25T16:00:00Z",
                 "2026-10-26",
+            ),
+            // A cut-off at 02:30, the wall time that happens twice on 25 Oct: the day ends at the
+            // first 02:30 (00:30Z), and the second 02:xx hour belongs to the next day throughout.
+            (
+                "Europe/Berlin",
+                "02:30",
+                "2026-10-25T00:20:00Z",
+                "2026-10-25",
+            ),
+            (
+                "Europe/Berlin",
+                "02:30",
+                "2026-10-25T00:30:00Z",
+                "2026-10-26",
+            ),
+            (
+                "Europe/Berlin",
+                "02:30",
+                "2026-10-25T01:10:00Z",
+                "2026-10-26",
+            ),
+            (
+                "Europe/Berlin",
+                "02:30",
+                "2026-10-25T01:40:00Z",
+                "2026-10-26",
+            ),
+            // ... and at 02:30 on 29 Mar, which never happens: the day ends when the clock jumps.
+            (
+                "Europe/Berlin",
+                "02:30",
+                "2026-03-29T00:59:59Z",
+                "2026-03-29",
+            ),
+            (
+                "Europe/Berlin",
+                "02:30",
+                "2026-03-29T01:00:00Z",
+                "2026-03-30",
             ),
             // ... and the day before, still CEST (UTC+2)
             (
@@ -294,7 +399,16 @@ mod tests {
         for (t, want) in cases {
             assert_eq!(expand_date(t, day).unwrap(), want, "{t}");
         }
-        for bad in ["{date", "{date+}", "{date*2}", "{date:}", "{datex}"] {
+        for bad in [
+            "{date",
+            "{date+}",
+            "{date*2}",
+            "{date:}",
+            "{datex}",
+            "{date:%H%M}",
+            "{date:%z}",
+            "{date:%s}",
+        ] {
             assert!(expand_date(bad, day).is_err(), "{bad:?}");
         }
     }

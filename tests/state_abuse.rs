@@ -1,0 +1,244 @@
+//! `--state` under abuse: folders read again, sources without time, configs that change between
+//! nights, state files that cannot be written or were edited by hand.
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+
+use common::recon;
+
+const CONFIG: &str = r#"
+[[source]]
+name = "a"
+format = "csv"
+path = "a/PATH"
+key = { column = "id" }
+amount = { column = "amt" }
+currency = { value = "EUR" }
+TIME
+
+[[source]]
+name = "b"
+format = "csv"
+path = "b/PATH"
+key = { column = "id" }
+amount = { column = "amt" }
+currency = { value = "EUR" }
+TIME
+
+[[check]]
+name = "ab"
+from = "a"
+to = "b"
+window = "WINDOW"
+"#;
+
+fn config(path: &str, time: &str, window: &str) -> String {
+    CONFIG
+        .replace("PATH", path)
+        .replace("TIME", time)
+        .replace("WINDOW", window)
+}
+
+fn write(dir: &Path, name: &str, text: &str) {
+    let p = dir.join(name);
+    fs::create_dir_all(p.parent().unwrap()).unwrap();
+    fs::write(p, text).unwrap();
+}
+
+/// Runs night `date` in `dir` with state `dir/st`, output `dir/out-<date>`; returns the run.
+fn night(dir: &Path, date: &str) -> common::Run {
+    let out = format!("out-{date}");
+    recon(
+        dir,
+        &[
+            "run",
+            "-q",
+            "-c",
+            "recon.toml",
+            "--date",
+            date,
+            "--state",
+            "st",
+            "-o",
+            &out,
+        ],
+    )
+}
+
+fn breaks(dir: &Path, date: &str) -> Vec<String> {
+    let text = fs::read_to_string(dir.join(format!("out-{date}/breaks.csv"))).unwrap();
+    text.lines()
+        .skip(1)
+        .map(|l| l.split(',').take(3).collect::<Vec<_>>().join(","))
+        .collect()
+}
+
+#[test]
+fn a_folder_read_again_does_not_count_a_carried_record_twice() {
+    let work = tempfile::tempdir().unwrap();
+    let d = work.path();
+    write(
+        d,
+        "recon.toml",
+        &config("*.csv", r#"time = { column = "t" }"#, "2d"),
+    );
+    write(
+        d,
+        "a/2026-03-02.csv",
+        "id,amt,t\nK1,10.00,2026-03-02T10:00:00Z\nK2,20.00,2026-03-02T10:00:00Z\nK3,5.00,2026-03-02T10:00:00Z\n",
+    );
+    write(
+        d,
+        "b/2026-03-02.csv",
+        "id,amt,t\nK1,10.00,2026-03-02T11:00:00Z\nK3,6.00,2026-03-02T10:00:00Z\n",
+    );
+    night(d, "2026-03-02").expect_code(1);
+    let first = breaks(d, "2026-03-02");
+    assert_eq!(first, ["ab,pending,K2", "ab,amount_mismatch,K3"]);
+    // The next night's folder still holds yesterday's files, plus one new pair.
+    write(
+        d,
+        "a/2026-03-03.csv",
+        "id,amt,t\nK4,1.00,2026-03-03T10:00:00Z\n",
+    );
+    write(
+        d,
+        "b/2026-03-03.csv",
+        "id,amt,t\nK4,1.00,2026-03-03T10:00:00Z\n",
+    );
+    night(d, "2026-03-03").expect_code(1);
+    assert_eq!(breaks(d, "2026-03-03"), first);
+}
+
+#[test]
+fn a_line_that_now_holds_another_key_does_not_stand_in_for_the_carried_record() {
+    let work = tempfile::tempdir().unwrap();
+    let d = work.path();
+    write(
+        d,
+        "recon.toml",
+        &config("x.csv", r#"time = { column = "t" }"#, "2d"),
+    );
+    write(
+        d,
+        "a/x.csv",
+        "id,amt,t\nK1,10.00,2026-03-02T10:00:00Z\nK2,20.00,2026-03-02T10:00:00Z\n",
+    );
+    write(d, "b/x.csv", "id,amt,t\nK1,10.00,2026-03-02T11:00:00Z\n");
+    night(d, "2026-03-02").expect_code(0);
+    write(
+        d,
+        "a/x.csv",
+        "id,amt,t\nK1,10.00,2026-03-02T10:00:00Z\nK9,99.00,2026-03-03T10:00:00Z\n",
+    );
+    night(d, "2026-03-03").expect_code(0);
+    let text = fs::read_to_string(d.join("out-2026-03-03/breaks.csv")).unwrap();
+    let k2 = text
+        .lines()
+        .find(|l| l.contains(",K2,"))
+        .expect("K2 still pending");
+    assert!(k2.starts_with("ab,pending,K2,b,,,20.00,EUR,"), "{text}");
+}
+
+#[test]
+fn a_source_without_time_takes_the_night_it_was_read_and_escalates() {
+    let work = tempfile::tempdir().unwrap();
+    let d = work.path();
+    write(d, "recon.toml", &config("{date}.csv", "", "1d"));
+    for day in ["02", "03"] {
+        let extra = if day == "02" { "P1,5.00\n" } else { "" };
+        write(
+            d,
+            &format!("a/2026-03-{day}.csv"),
+            &format!("id,amt\nX{day},1.00\n{extra}"),
+        );
+        write(
+            d,
+            &format!("b/2026-03-{day}.csv"),
+            &format!("id,amt\nX{day},1.00\n"),
+        );
+    }
+    night(d, "2026-03-02").expect_code(0);
+    assert_eq!(breaks(d, "2026-03-02"), ["ab,pending,P1"]);
+    night(d, "2026-03-03").expect_code(1);
+    assert_eq!(breaks(d, "2026-03-03"), ["ab,missing,P1"]);
+}
+
+#[test]
+fn a_mapping_changed_between_nights_stops_the_run_with_the_reason() {
+    let work = tempfile::tempdir().unwrap();
+    let d = work.path();
+    write(d, "recon.toml", &config("{date}.csv", "", "1d"));
+    write(
+        d,
+        "a/2026-03-02.csv",
+        "id,amt,ch\nK1,1.00,web\nK2,1.00,web\n",
+    );
+    write(d, "b/2026-03-02.csv", "id,amt,ch\nK2,1.00,web\n");
+    write(d, "a/2026-03-03.csv", "id,amt,ch\nK3,1.00,web\n");
+    write(d, "b/2026-03-03.csv", "id,amt,ch\nK3,1.00,web\n");
+    night(d, "2026-03-02").expect_code(0);
+    let changed = config("{date}.csv", r#"extra = { channel = "ch" }"#, "1d").replace(
+        "window = \"1d\"",
+        "window = \"1d\"\ncompare = [\"amount\", \"channel\"]",
+    );
+    write(d, "recon.toml", &changed);
+    let run = night(d, "2026-03-03");
+    run.expect_code(2);
+    assert!(
+        run.stderr()
+            .contains("source \"a\" mapped [] when it was written and maps [extra.channel] now"),
+        "{}",
+        run.described
+    );
+    assert!(!d.join("st/2026-03-03.json").exists());
+}
+
+#[test]
+fn a_state_that_cannot_be_written_publishes_nothing() {
+    let work = tempfile::tempdir().unwrap();
+    let d = work.path();
+    write(d, "recon.toml", &config("{date}.csv", "", "1d"));
+    write(d, "a/2026-03-02.csv", "id,amt\nK1,1.00\n");
+    write(d, "b/2026-03-02.csv", "id,amt\nK1,1.00\n");
+    fs::create_dir_all(d.join("st/2026-03-02.json/x")).unwrap();
+    let run = night(d, "2026-03-02");
+    run.expect_code(2);
+    assert!(
+        run.stderr().contains("cannot write state"),
+        "{}",
+        run.described
+    );
+    assert!(!d.join("out-2026-03-02").exists(), "{}", run.described);
+}
+
+#[test]
+fn a_hand_edited_state_with_impossible_values_is_refused() {
+    let work = tempfile::tempdir().unwrap();
+    let d = work.path();
+    write(d, "recon.toml", &config("{date}.csv", "", "1d"));
+    for day in ["02", "03"] {
+        write(
+            d,
+            &format!("a/2026-03-{day}.csv"),
+            "id,amt\nK1,1.00\nK2,1.00\n",
+        );
+        write(d, &format!("b/2026-03-{day}.csv"), "id,amt\nK2,1.00\n");
+    }
+    night(d, "2026-03-02").expect_code(0);
+    let path = d.join("st/2026-03-02.json");
+    let text = fs::read_to_string(&path).unwrap();
+    fs::write(
+        &path,
+        text.replace(
+            "\"first_seen\": \"2026-03-02\"",
+            "\"first_seen\": \"2026-04-02\"",
+        ),
+    )
+    .unwrap();
+    let run = night(d, "2026-03-03");
+    run.expect_code(2);
+    assert!(run.stderr().contains("first_seen"), "{}", run.described);
+}
