@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use anyhow::Result;
 use chrono::NaiveDate;
+use rayon::prelude::*;
 
 use crate::config::{CheckPlan, Field};
 use crate::load::Loaded;
@@ -96,28 +97,51 @@ pub struct Day<'a> {
 /// sources' records (appended after the records read tonight).
 pub type Carried = BTreeMap<String, [Vec<u32>; 2]>;
 
-/// Classifies every key of one check: the keys tonight's records share or not (`joined`), plus
-/// the keys of records carried over from earlier runs.
-pub fn classify(
-    check_index: usize,
-    check: &CheckPlan,
-    joined: &Joined,
-    carried: &Carried,
-    (from, to): (&Loaded, &Loaded),
-    day: &Day,
-) -> Result<CheckResult> {
-    let mut out = CheckResult::default();
-    let mut matched_amounts = BTreeMap::new();
-    let mut visit = |key: &str, f: &[u32], t: &[u32]| {
+/// What the keys of one part of a check came to (merged into the check's result).
+#[derive(Default)]
+struct Tally {
+    out: CheckResult,
+    matched_amounts: BTreeMap<crate::normalize::currency::Currency, i128>,
+}
+
+impl Tally {
+    fn merge(&mut self, other: Tally) {
+        let (a, b) = (&mut self.out, other.out);
+        a.keys += b.keys;
+        a.matched += b.matched;
+        a.paired += b.paired;
+        a.breaks.extend(b.breaks);
+        a.resolved.extend(b.resolved);
+        a.open.extend(b.open);
+        for (c, v) in other.matched_amounts {
+            *self.matched_amounts.entry(c).or_insert(0) += v;
+        }
+    }
+}
+
+/// The check being classified and everything it reads.
+struct Ctx<'a> {
+    index: usize,
+    check: &'a CheckPlan,
+    carried: &'a Carried,
+    from: &'a Loaded,
+    to: &'a Loaded,
+    day: &'a Day<'a>,
+}
+
+impl Ctx<'_> {
+    /// Classifies one key, given each side's records (earliest first).
+    fn visit(&self, t: &mut Tally, key: &str, f: &[u32], to_idx: &[u32]) {
+        let out = &mut t.out;
         out.keys += 1;
-        out.paired += u64::from(!f.is_empty() && !t.is_empty());
-        let findings = classify_key(check, (f, t), (from, to), day);
+        out.paired += u64::from(!f.is_empty() && !to_idx.is_empty());
+        let findings = classify_key(self.check, (f, to_idx), (self.from, self.to), self.day);
         let clean = findings
             .iter()
             .all(|x| !x.kind.is_break() && x.kind != BreakKind::Pending);
         for x in findings {
             out.breaks.push(Break {
-                check: check_index,
+                check: self.index,
                 kind: x.kind,
                 key: Some(key.to_string()),
                 side: x.side,
@@ -127,50 +151,87 @@ pub fn classify(
                 timing: x.timing,
             });
         }
-        if clean && carried.contains_key(key) {
-            out.resolved.push((key.to_string(), f.to_vec(), t.to_vec()));
+        if clean && self.carried.contains_key(key) {
+            out.resolved
+                .push((key.to_string(), f.to_vec(), to_idx.to_vec()));
         }
         if !clean {
-            out.open.push((key.to_string(), f.to_vec(), t.to_vec()));
+            out.open
+                .push((key.to_string(), f.to_vec(), to_idx.to_vec()));
         }
         if clean {
             out.matched += 1;
             if let Some(&a) = f.first() {
-                let r = &from.records[a as usize];
+                let r = &self.from.records[a as usize];
                 if let (Some(c), Some(m)) = (r.currency, r.amount) {
-                    *matched_amounts.entry(c).or_insert(0i128) += m.0 as i128;
+                    *t.matched_amounts.entry(c).or_insert(0i128) += m.0 as i128;
                 }
             }
         }
-    };
-    // Tonight's keys, each with the records carried over for it; then the carried-only keys.
-    // A record of a file read again tonight is both in tonight's group and carried: keep it once.
-    let earliest = |recs: &[Record], v: &mut Vec<u32>| {
+    }
+
+    /// Tonight's records of a key plus those carried over for it, once each, earliest first.
+    fn with_carried(&self, recs: &[Record], tonight: &[u32], carried: &[u32]) -> Vec<u32> {
+        // A record of a file read again tonight is both in tonight's group and carried.
+        let mut v = [tonight, carried].concat();
         v.sort_unstable();
         v.dedup();
         v.sort_by_key(|&i| (recs[i as usize].at, recs[i as usize].origin));
+        v
+    }
+}
+
+/// Classifies every key of one check: the keys of tonight's records, part by part in parallel
+/// (`joined`), each with the records carried over for it, then the keys only carried records have.
+pub fn classify(
+    check_index: usize,
+    check: &CheckPlan,
+    joined: &Joined,
+    carried: &Carried,
+    (from, to): (&Loaded, &Loaded),
+    day: &Day,
+) -> Result<CheckResult> {
+    let ctx = Ctx {
+        index: check_index,
+        check,
+        carried,
+        from,
+        to,
+        day,
     };
+    let parts: Vec<(Tally, Vec<&str>)> = joined
+        .parts
+        .par_iter()
+        .map(|part| {
+            let mut tally = Tally::default();
+            let mut seen_carried = Vec::new();
+            joined.for_each(part, |key, f, t| match carried.get_key_value(key) {
+                None => ctx.visit(&mut tally, key, f, t),
+                Some((k, [cf, ct])) => {
+                    seen_carried.push(k.as_str());
+                    let f = ctx.with_carried(&from.records, f, cf);
+                    let t = ctx.with_carried(&to.records, t, ct);
+                    ctx.visit(&mut tally, key, &f, &t);
+                }
+            });
+            (tally, seen_carried)
+        })
+        .collect();
+    let mut tally = Tally::default();
     let mut seen_carried = std::collections::HashSet::new();
-    joined.for_each(|key, f, t| match carried.get_key_value(key) {
-        None => visit(key, f, t),
-        Some((k, [cf, ct])) => {
-            seen_carried.insert(k.as_str());
-            let (mut f, mut t) = ([f, cf].concat(), [t, ct].concat());
-            earliest(&from.records, &mut f);
-            earliest(&to.records, &mut t);
-            visit(key, &f, &t);
-        }
-    })?;
-    if seen_carried.len() < carried.len() {
-        for (key, [f, t]) in carried {
-            if !seen_carried.contains(key.as_str()) {
-                let (mut f, mut t) = (f.clone(), t.clone());
-                earliest(&from.records, &mut f);
-                earliest(&to.records, &mut t);
-                visit(key, &f, &t);
-            }
+    for (t, seen) in parts {
+        tally.merge(t);
+        seen_carried.extend(seen);
+    }
+    for (key, [f, t]) in carried {
+        if !seen_carried.contains(key.as_str()) {
+            let f = ctx.with_carried(&from.records, &[], f);
+            let t = ctx.with_carried(&to.records, &[], t);
+            ctx.visit(&mut tally, key, &f, &t);
         }
     }
+    let mut out = tally.out;
+    out.matched_amounts = tally.matched_amounts.into_iter().collect();
     for (side, loaded) in [(Side::From, from), (Side::To, to)] {
         for (i, r) in loaded.records[..loaded.fresh].iter().enumerate() {
             if r.key.is_none() {
@@ -193,7 +254,6 @@ pub fn classify(
             }
         }
     }
-    out.matched_amounts = matched_amounts.into_iter().collect();
     Ok(out)
 }
 

@@ -51,10 +51,10 @@ pub fn run(args: &cli::RunArgs) -> Result<ExitStatus> {
         ));
     }
     let previous = state::carry_in(&mut plan, &mut loaded, stored)?;
-    progress.say("grouping by key");
-    let grouped = loaded
-        .par_iter()
-        .map(|l| matching::group(&l.records[..l.fresh]))
+    progress.say("hashing keys");
+    let hashes = loaded
+        .iter()
+        .map(|l| matching::key_hashes(&l.records[..l.fresh]))
         .collect::<Result<Vec<_>>>()?;
     let day = classify::Day {
         date: plan.date,
@@ -64,12 +64,15 @@ pub fn run(args: &cli::RunArgs) -> Result<ExitStatus> {
         "matching and classifying {} check(s)",
         plan.checks.len()
     ));
+    // Checks one after the other, each split by key hash into parts matched in parallel: one part's
+    // hash tables fit in the CPU caches, where one table for all keys did not.
     let mut results: Vec<CheckResult> = plan
         .checks
-        .par_iter()
+        .iter()
         .enumerate()
         .map(|(i, c)| {
-            let joined = matching::join(&grouped[c.from], &grouped[c.to])?;
+            let side = |s: usize| (&loaded[s].records[..loaded[s].fresh], &hashes[s][..]);
+            let joined = matching::join(side(c.from), side(c.to));
             let sides = (&loaded[c.from], &loaded[c.to]);
             classify::classify(i, c, &joined, &previous.carried[i], sides, &day)
         })
