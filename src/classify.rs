@@ -1,7 +1,7 @@
 //! Classification: for every key of a check, the one or two findings it deserves, or none (matched).
 //! Only breaks become structs; a clean key is just counted.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use anyhow::Result;
 use chrono::NaiveDate;
@@ -12,6 +12,7 @@ use crate::load::Loaded;
 use crate::matching::Joined;
 use crate::model::{BreakKind, Record};
 use crate::normalize::calendar::Holidays;
+use crate::normalize::currency::Currency;
 
 /// Which side of a check a finding is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -67,6 +68,16 @@ impl Break {
     }
 }
 
+/// A key open after the previous night and clean tonight, with its records on each side.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    pub key: String,
+    pub from: Vec<u32>,
+    pub to: Vec<u32>,
+    /// `matched`, `late`, or `corrected` (later postings under the key net the difference out).
+    pub how: &'static str,
+}
+
 /// The outcome of one check.
 #[derive(Debug, Default)]
 pub struct CheckResult {
@@ -80,8 +91,8 @@ pub struct CheckResult {
     pub matched_amounts: Vec<(crate::normalize::currency::Currency, i128)>,
     /// Moved out into the run's sorted list once all checks are classified.
     pub breaks: Vec<Break>,
-    /// Carried-over keys that are clean tonight: the key and its records (from, to).
-    pub resolved: Vec<(String, Vec<u32>, Vec<u32>)>,
+    /// Carried-over keys that are clean tonight.
+    pub resolved: Vec<Resolved>,
     /// Keys still open after tonight (any finding but `late`): the key and all its records (from,
     /// to), which the state carries to the next run.
     pub open: Vec<(String, Vec<u32>, Vec<u32>)>,
@@ -101,7 +112,7 @@ pub type Carried = BTreeMap<String, [Vec<u32>; 2]>;
 #[derive(Default)]
 struct Tally {
     out: CheckResult,
-    matched_amounts: BTreeMap<crate::normalize::currency::Currency, i128>,
+    matched_amounts: BTreeMap<Currency, i128>,
 }
 
 impl Tally {
@@ -124,6 +135,9 @@ struct Ctx<'a> {
     index: usize,
     check: &'a CheckPlan,
     carried: &'a Carried,
+    /// Keys open after the previous night as an amount mismatch or a duplicate: later postings
+    /// under them are read as corrections.
+    correctable: &'a HashSet<String>,
     from: &'a Loaded,
     to: &'a Loaded,
     day: &'a Day<'a>,
@@ -135,10 +149,16 @@ impl Ctx<'_> {
         let out = &mut t.out;
         out.keys += 1;
         out.paired += u64::from(!f.is_empty() && !to_idx.is_empty());
-        let findings = classify_key(self.check, (f, to_idx), (self.from, self.to), self.day);
+        let corrected = self.correctable.contains(key) && self.nets_out(f, to_idx);
+        let findings = if corrected {
+            Vec::new()
+        } else {
+            classify_key(self.check, (f, to_idx), (self.from, self.to), self.day)
+        };
         let clean = findings
             .iter()
             .all(|x| !x.kind.is_break() && x.kind != BreakKind::Pending);
+        let late = findings.iter().any(|x| x.kind == BreakKind::Late);
         for x in findings {
             out.breaks.push(Break {
                 check: self.index,
@@ -152,8 +172,18 @@ impl Ctx<'_> {
             });
         }
         if clean && self.carried.contains_key(key) {
-            out.resolved
-                .push((key.to_string(), f.to_vec(), to_idx.to_vec()));
+            out.resolved.push(Resolved {
+                key: key.to_string(),
+                from: f.to_vec(),
+                to: to_idx.to_vec(),
+                how: if corrected {
+                    "corrected"
+                } else if late {
+                    "late"
+                } else {
+                    "matched"
+                },
+            });
         }
         if !clean {
             out.open
@@ -167,6 +197,38 @@ impl Ctx<'_> {
                     *t.matched_amounts.entry(c).or_insert(0i128) += m.0 as i128;
                 }
             }
+        }
+    }
+
+    /// Whether a key's postings, with tonight's new ones, net out: every record has an amount in
+    /// one currency, tonight brought at least one of them, one side has several, and the two
+    /// sides' totals agree within the tolerance (an adjusting posting for an amount mismatch, a
+    /// reversal of a duplicate).
+    fn nets_out(&self, f: &[u32], t: &[u32]) -> bool {
+        let fresh = f.iter().any(|&i| (i as usize) < self.from.fresh)
+            || t.iter().any(|&i| (i as usize) < self.to.fresh);
+        if !fresh || (f.len() < 2 && t.len() < 2) || f.is_empty() || t.is_empty() {
+            return false;
+        }
+        let total = |loaded: &Loaded, idx: &[u32]| -> Option<(Currency, i128)> {
+            let mut sum = 0i128;
+            let mut currency = None;
+            for &i in idx {
+                let r = &loaded.records[i as usize];
+                let c = r.currency?;
+                if currency.is_some_and(|x| x != c) {
+                    return None;
+                }
+                currency = Some(c);
+                sum += r.amount?.0 as i128;
+            }
+            Some((currency?, sum))
+        };
+        match (total(self.from, f), total(self.to, t)) {
+            (Some((cf, a)), Some((ct, b))) if cf == ct => {
+                (a - b).abs() <= self.check.tolerance.in_minor(cf.exponent())
+            }
+            _ => false,
         }
     }
 
@@ -187,7 +249,7 @@ pub fn classify(
     check_index: usize,
     check: &CheckPlan,
     joined: &Joined,
-    carried: &Carried,
+    (carried, correctable): (&Carried, &HashSet<String>),
     (from, to): (&Loaded, &Loaded),
     day: &Day,
 ) -> Result<CheckResult> {
@@ -195,6 +257,7 @@ pub fn classify(
         index: check_index,
         check,
         carried,
+        correctable,
         from,
         to,
         day,

@@ -61,8 +61,15 @@ pub struct FlowResults {
 }
 
 /// Follows every key through every flow. `previous` holds the stages unfinished keys reached on
-/// earlier nights; `first_seen` of a key carries over from there.
-pub fn follow(plan: &RunPlan, loaded: &[Loaded], previous: &[FlowItem]) -> FlowResults {
+/// earlier nights; `first_seen` of a key carries over from there. A key that is open in a check
+/// (`carried`) and unknown to the flow's state already passed through the flow on an earlier night:
+/// tonight's records of it are corrections or repeats that its checks judge, not a new journey.
+pub fn follow(
+    plan: &RunPlan,
+    loaded: &[Loaded],
+    previous: &[FlowItem],
+    carried: &[crate::classify::Carried],
+) -> FlowResults {
     let mut out = FlowResults::default();
     for (fi, flow) in plan.flows.iter().enumerate() {
         let n = flow.stages.len();
@@ -122,6 +129,14 @@ pub fn follow(plan: &RunPlan, loaded: &[Loaded], previous: &[FlowItem]) -> FlowR
                 }
             }
         }
+        let known: std::collections::HashSet<&str> = previous
+            .iter()
+            .filter(|p| p.flow == flow.name)
+            .map(|p| p.key.as_str())
+            .collect();
+        keys.retain(|k, _| {
+            known.contains(k.as_str()) || !carried.iter().any(|c| c.contains_key(k))
+        });
         out.keys.push(keys.len() as u64);
         let mut completed = 0;
         for (key, (seen, first_seen)) in keys {

@@ -74,7 +74,8 @@ pub fn run(args: &cli::RunArgs) -> Result<ExitStatus> {
             let side = |s: usize| (&loaded[s].records[..loaded[s].fresh], &hashes[s][..]);
             let joined = matching::join(side(c.from), side(c.to));
             let sides = (&loaded[c.from], &loaded[c.to]);
-            classify::classify(i, c, &joined, &previous.carried[i], sides, &day)
+            let carried = (&previous.carried[i], &previous.correctable[i]);
+            classify::classify(i, c, &joined, carried, sides, &day)
         })
         .collect::<Result<_>>()?;
     let mut breaks: Vec<Break> = results
@@ -114,7 +115,7 @@ pub fn run(args: &cli::RunArgs) -> Result<ExitStatus> {
             ));
         }
     }
-    let flows = flow::follow(&plan, &loaded, &previous.flows);
+    let flows = flow::follow(&plan, &loaded, &previous.flows, &previous.carried);
 
     progress.say("checking data quality");
     let incomplete = report::incomplete_reasons(&plan, &loaded);

@@ -572,19 +572,16 @@ fn write_resolved(r: &Report, w: impl Write) -> Result<()> {
     let mut rows = Vec::new();
     for (i, res) in r.results.iter().enumerate() {
         let c = &r.plan.checks[i];
-        for (key, f, t) in &res.resolved {
+        for x in &res.resolved {
+            let key = &x.key;
             let (first, was) = r
                 .previous
                 .open
                 .get(&(i, key.clone()))
                 .cloned()
                 .unwrap_or((r.plan.date, Vec::new()));
-            let late = r
-                .breaks
-                .iter()
-                .any(|b| b.check == i && b.kind == BreakKind::Late && b.key.as_ref() == Some(key));
-            let from: Vec<RecordRef> = f.iter().map(|&x| (c.from, x)).collect();
-            let to: Vec<RecordRef> = t.iter().map(|&x| (c.to, x)).collect();
+            let from: Vec<RecordRef> = x.from.iter().map(|&y| (c.from, y)).collect();
+            let to: Vec<RecordRef> = x.to.iter().map(|&y| (c.to, y)).collect();
             rows.push((
                 i,
                 [
@@ -594,7 +591,7 @@ fn write_resolved(r: &Report, w: impl Write) -> Result<()> {
                     first.to_string(),
                     r.plan.date.to_string(),
                     (r.plan.date - first).num_days().to_string(),
-                    if late { "late" } else { "matched" }.to_string(),
+                    x.how.to_string(),
                     evidence_text(r, &from),
                     evidence_text(r, &to),
                 ],

@@ -9,7 +9,7 @@
 //! night has the same evidence and so the same repair id. Flows keep the stages each unfinished key
 //! has reached.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -229,6 +229,9 @@ pub struct Previous {
     pub carried: Vec<Carried>,
     /// Per (check, key): when it was first seen, and the kinds open after the previous night.
     pub open: HashMap<(usize, String), (NaiveDate, Vec<String>)>,
+    /// Per check, the keys open as an amount mismatch or a duplicate: later postings under them
+    /// are read as corrections (see `classify`).
+    pub correctable: Vec<HashSet<String>>,
     pub flows: Vec<FlowItem>,
     /// What could not be carried (a check or source no longer in the config).
     pub warnings: Vec<String>,
@@ -243,6 +246,7 @@ pub fn carry_in(
 ) -> Result<Previous> {
     let mut out = Previous {
         carried: vec![Carried::new(); plan.checks.len()],
+        correctable: vec![HashSet::new(); plan.checks.len()],
         ..Previous::default()
     };
     let Some((date, state)) = previous else {
@@ -277,6 +281,13 @@ pub fn carry_in(
                         item.check,
                         item.first_seen
                     );
+                }
+                if item
+                    .kinds
+                    .iter()
+                    .any(|k| k == "amount_mismatch" || k == "duplicate")
+                {
+                    out.correctable[c].insert(item.key.clone());
                 }
                 out.open
                     .insert((c, item.key.clone()), (first, item.kinds.clone()));
