@@ -20,6 +20,9 @@ pub struct Origin {
     pub line: u64,
 }
 
+/// A text value many records share (a status, an account): stored once per distinct value.
+pub type Shared = std::sync::Arc<str>;
+
 /// One input row after normalisation: the canonical record of DESIGN.md.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
@@ -31,10 +34,10 @@ pub struct Record {
     /// The business date: from `at` with the run's zone and cut-off, or a date-only value as it
     /// stands; `None` when the source maps no time (the run's date is assumed).
     pub date: Option<NaiveDate>,
-    pub status: Option<String>,
-    pub account: Option<String>,
+    pub status: Option<Shared>,
+    pub account: Option<Shared>,
     /// Extra compared fields, in the order of the source's `extra` table.
-    pub extra: Vec<Option<String>>,
+    pub extra: Vec<Option<Shared>>,
     pub origin: Origin,
 }
 

@@ -713,7 +713,7 @@ fn differences(r: &Report, b: &Break) -> String {
     }
     let check = &r.plan.checks[b.check];
     let (x, y) = (r.record((check.from, f)), r.record((check.to, t)));
-    let text = |v: &Option<String>| v.as_deref().unwrap_or("(none)").to_string();
+    let text = |v: &Option<crate::model::Shared>| v.as_deref().unwrap_or("(none)").to_string();
     let amount = |rec: &Record| match (rec.amount, rec.currency) {
         (Some(a), Some(c)) => money(c, a.0 as i128),
         _ => "(none)".into(),

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use crate::classify::{Break, Carried, CheckResult, Side};
 use crate::config::{InputFile, RunPlan};
 use crate::load::Loaded;
-use crate::model::{BreakKind, Minor, Origin, Record};
+use crate::model::{BreakKind, Minor, Origin, Record, Shared};
 
 /// The `format` of the state files this version reads and writes.
 pub const FORMAT: &str = "recon-state/1";
@@ -473,9 +473,9 @@ fn to_record(r: &StoredRecord, source: &mut crate::config::SourcePlan) -> Result
         currency,
         at,
         date,
-        status: r.status.clone(),
-        account: r.account.clone(),
-        extra: r.extra.clone(),
+        status: r.status.as_deref().map(Shared::from),
+        account: r.account.as_deref().map(Shared::from),
+        extra: r.extra.iter().map(|v| v.as_deref().map(Shared::from)).collect(),
         origin: Origin {
             file: file as u32,
             line: r.line,
@@ -510,9 +510,9 @@ pub fn store_record(
             .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)),
         // A source without time: the record belongs to the night that read it.
         date: Some(r.date.unwrap_or(plan.date).to_string()),
-        status: r.status.clone(),
-        account: r.account.clone(),
-        extra: r.extra.clone(),
+        status: r.status.as_deref().map(String::from),
+        account: r.account.as_deref().map(String::from),
+        extra: r.extra.iter().map(|v| v.as_deref().map(String::from)).collect(),
     }
 }
 

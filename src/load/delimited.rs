@@ -8,7 +8,7 @@ use std::rc::Rc;
 
 use anyhow::{Context, Result, anyhow, bail};
 
-use super::{Loaded, RowBuilder, Text, skip_bom};
+use super::{Interner, Loaded, RowBuilder, Text, skip_bom};
 use crate::config::SourcePlan;
 use crate::model::Origin;
 
@@ -183,6 +183,7 @@ pub(super) fn load<R: BufRead>(
         .map(|f| header.iter().position(|h| *h == f.name))
         .collect();
     let mut out = Loaded::for_file(estimate);
+    let mut interner = Interner::default();
     let mut row = csv::ByteRecord::new();
     let mut last_start = None;
     while csv.read_byte_record(&mut row).map_err(|e| anyhow!(e))? {
@@ -201,7 +202,7 @@ pub(super) fn load<R: BufRead>(
             continue;
         }
         out.files[0].rows += 1;
-        let mut b = RowBuilder::new(source, origin);
+        let mut b = RowBuilder::new(source, origin, &mut interner);
         let record = if row.len() != header.len() {
             // Keep the key where its column exists, so that a replay into this source is held back.
             if let Some(i) = columns[source.key.slot].filter(|i| *i < row.len()) {

@@ -10,7 +10,7 @@ use serde::Deserialize as _;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
-use super::{Loaded, RowBuilder, Text, skip_bom};
+use super::{Interner, Loaded, RowBuilder, Text, skip_bom};
 use crate::config::{FieldRef, SourcePlan};
 use crate::model::Origin;
 
@@ -171,6 +171,7 @@ pub(super) fn load<R: BufRead>(
     skip_bom(&mut reader)?;
     let tree = Node::build(&source.slots);
     let mut out = Loaded::for_file(estimate);
+    let mut interner = Interner::default();
     let mut present = vec![0u64; source.slots.len()];
     let mut objects = 0u64;
     let mut buf = Vec::new();
@@ -189,7 +190,7 @@ pub(super) fn load<R: BufRead>(
             continue;
         }
         out.files[0].rows += 1;
-        let mut b = RowBuilder::new(source, Origin { file, line });
+        let mut b = RowBuilder::new(source, Origin { file, line }, &mut interner);
         let raw_line = || String::from_utf8_lossy(bytes).into_owned();
         // Borrows from this line's bytes, so it lives for one iteration.
         let mut slots: Vec<Slot> = vec![Slot::Absent; source.slots.len()];

@@ -11,7 +11,7 @@ use anyhow::{Context, Result};
 use rayon::prelude::*;
 
 use crate::config::{AmountSpec, CurrencySpec, FieldRef, Format, SourcePlan};
-use crate::model::{Minor, Origin, Record};
+use crate::model::{Minor, Origin, Record, Shared};
 use crate::normalize::currency::Currency;
 use crate::normalize::money::{NumberFormat, parse_amount};
 use crate::normalize::time::{Stamp, parse_time};
@@ -203,6 +203,27 @@ fn skip_bom<R: BufRead>(reader: &mut R) -> std::io::Result<()> {
     Ok(())
 }
 
+/// One copy of each distinct status, account or extra value a file holds, shared by its records:
+/// a million rows with five statuses and a few thousand accounts allocate a few thousand strings.
+/// A field whose values are (nearly) all different stops being interned past a size.
+#[derive(Default)]
+pub(crate) struct Interner(std::collections::HashSet<Shared, foldhash::fast::FixedState>);
+
+impl Interner {
+    const MAX: usize = 1 << 16;
+
+    fn get(&mut self, value: &str) -> Shared {
+        if let Some(v) = self.0.get(value) {
+            return v.clone();
+        }
+        let v: Shared = Shared::from(value);
+        if self.0.len() < Self::MAX {
+            self.0.insert(v.clone());
+        }
+        v
+    }
+}
+
 /// Collects one row's field values and the reasons it cannot be used.
 struct RowBuilder<'a> {
     source: &'a SourcePlan,
@@ -210,15 +231,17 @@ struct RowBuilder<'a> {
     rejects: Vec<Reject>,
     /// The row's cleaned key, once read.
     key: Option<String>,
+    interner: &'a mut Interner,
 }
 
 impl<'a> RowBuilder<'a> {
-    fn new(source: &'a SourcePlan, origin: Origin) -> Self {
+    fn new(source: &'a SourcePlan, origin: Origin, interner: &'a mut Interner) -> Self {
         RowBuilder {
             source,
             origin,
             rejects: Vec::new(),
             key: None,
+            interner,
         }
     }
 
@@ -323,12 +346,12 @@ impl RowBuilder<'_> {
             Some(f) => text(f, me).map(|v| {
                 v.map(|t| t.s.trim())
                     .filter(|v| !v.is_empty())
-                    .map(str::to_string)
+                    .map(|v| me.interner.get(v))
             }),
         };
         let status = plain(s.status.as_ref(), self);
         let account = plain(s.account.as_ref(), self);
-        let extra: Vec<Option<Option<String>>> =
+        let extra: Vec<Option<Option<Shared>>> =
             s.extra.iter().map(|(_, f)| plain(Some(f), self)).collect();
         if !self.rejects.is_empty() {
             return None;
