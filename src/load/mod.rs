@@ -296,7 +296,6 @@ impl RowBuilder<'_> {
             }
         };
         let key = text(&s.key, self).map(|raw| s.key_cleanup.apply(raw.map(|t| t.s)));
-        self.key = key.clone().flatten();
         let currency = match &s.currency {
             None => Some(None),
             Some(CurrencySpec::Fixed(c)) => Some(Some(*c)),
@@ -354,6 +353,8 @@ impl RowBuilder<'_> {
         let extra: Vec<Option<Option<Shared>>> =
             s.extra.iter().map(|(_, f)| plain(Some(f), self)).collect();
         if !self.rejects.is_empty() {
+            // Rejected: keep the key (when it could be read) for the rejects.
+            self.key = key.flatten();
             return None;
         }
         let (at, date) = match at? {
