@@ -11,6 +11,8 @@ use crate::config::{RunPlan, hex};
 use crate::load::Loaded;
 use crate::state::{FlowItem, StageSeen};
 
+const NONE: u32 = u32::MAX;
+
 /// Where a flow key stands tonight (keys that reached the last stage are not listed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum FlowStatus {
@@ -73,72 +75,106 @@ pub fn follow(
     let mut out = FlowResults::default();
     for (fi, flow) in plan.flows.iter().enumerate() {
         let n = flow.stages.len();
-        let mut keys: BTreeMap<String, (Vec<Option<StageSeen>>, NaiveDate)> = BTreeMap::new();
+        let stage_of = |source: &str| {
+            flow.stages
+                .iter()
+                .position(|&s| plan.sources[s].name == source)
+        };
+        // Per key: the earliest record tonight at each stage (flat, `n` slots a key), and the
+        // previous state's item. Stage evidence is only built for the keys left unfinished.
+        let mut slot: HashMap<&str, usize> = HashMap::new();
+        let mut tonight: Vec<u32> = Vec::new();
+        let mut before: HashMap<&str, &FlowItem> = HashMap::new();
         for item in previous.iter().filter(|p| p.flow == flow.name) {
-            let first =
-                NaiveDate::parse_from_str(&item.first_seen, "%Y-%m-%d").unwrap_or(plan.date);
-            let entry = keys
-                .entry(item.key.clone())
-                .or_insert_with(|| (vec![None; n], first));
-            for st in &item.stages {
-                if let Some(k) = flow
-                    .stages
-                    .iter()
-                    .position(|&s| plan.sources[s].name == st.source)
-                {
-                    entry.0[k] = Some(st.clone());
-                }
-            }
+            before.insert(item.key.as_str(), item);
+            slot.entry(item.key.as_str()).or_insert_with(|| {
+                tonight.extend(std::iter::repeat_n(NONE, n));
+                tonight.len() / n - 1
+            });
         }
         for (k, &s) in flow.stages.iter().enumerate() {
             let l = &loaded[s];
-            let mut earliest: HashMap<&str, u32> = HashMap::new();
             // Tonight's records only: records carried for a check are open there, and the stages a
             // key reached on earlier nights come from the flow's own state.
             for (i, r) in l.records[..l.fresh].iter().enumerate() {
                 let Some(key) = r.key.as_deref() else {
                     continue;
                 };
-                let e = earliest.entry(key).or_insert(i as u32);
-                let cur = &l.records[*e as usize];
-                if (r.at, r.origin) < (cur.at, cur.origin) {
-                    *e = i as u32;
-                }
-            }
-            for (key, i) in earliest {
-                let r = &l.records[i as usize];
-                let src = &plan.sources[s];
-                let seen = StageSeen {
-                    source: src.name.clone(),
-                    evidence: format!(
-                        "{}:{}",
-                        src.files[r.origin.file as usize].display, r.origin.line
-                    ),
-                    amount: r
-                        .amount
-                        .zip(r.currency)
-                        .map(|(a, c)| crate::state::amount_text(c, a.0)),
-                    currency: r.currency.map(|c| c.code().to_string()),
-                    date: Some(r.date.unwrap_or(plan.date).to_string()),
+                let at = *slot.entry(key).or_insert_with(|| {
+                    tonight.extend(std::iter::repeat_n(NONE, n));
+                    tonight.len() / n - 1
+                });
+                let cell = &mut tonight[at * n + k];
+                let earlier = |j: u32| {
+                    let cur = &l.records[j as usize];
+                    (r.at, r.origin) < (cur.at, cur.origin)
                 };
-                let entry = keys
-                    .entry(key.to_string())
-                    .or_insert_with(|| (vec![None; n], plan.date));
-                if entry.0[k].is_none() {
-                    entry.0[k] = Some(seen);
+                if *cell == NONE || earlier(*cell) {
+                    *cell = i as u32;
                 }
             }
         }
-        let known: std::collections::HashSet<&str> = previous
-            .iter()
-            .filter(|p| p.flow == flow.name)
-            .map(|p| p.key.as_str())
-            .collect();
-        keys.retain(|k, _| {
-            known.contains(k.as_str()) || !carried.iter().any(|c| c.contains_key(k))
-        });
-        out.keys.push(keys.len() as u64);
-        let mut completed = 0;
+        let mut keys: BTreeMap<String, (Vec<Option<StageSeen>>, NaiveDate)> = BTreeMap::new();
+        let mut total = 0u64;
+        let mut completed_tonight = 0u64;
+        for (key, at) in slot {
+            let prev = before.get(key);
+            // A key open in a check and unknown to the flow finished the flow on an earlier night.
+            if prev.is_none() && carried.iter().any(|c| c.contains_key(key)) {
+                continue;
+            }
+            total += 1;
+            let row = &tonight[at * n..at * n + n];
+            let mut present = vec![false; n];
+            for (k, &i) in row.iter().enumerate() {
+                present[k] = i != NONE;
+            }
+            if let Some(item) = prev {
+                for st in &item.stages {
+                    if let Some(k) = stage_of(&st.source) {
+                        present[k] = true;
+                    }
+                }
+            }
+            if present.iter().all(|&p| p) {
+                completed_tonight += 1;
+                continue;
+            }
+            let mut seen: Vec<Option<StageSeen>> = vec![None; n];
+            if let Some(item) = prev {
+                for st in &item.stages {
+                    if let Some(k) = stage_of(&st.source) {
+                        seen[k] = Some(st.clone());
+                    }
+                }
+            }
+            for (k, &i) in row.iter().enumerate() {
+                if i != NONE && seen[k].is_none() {
+                    let s = flow.stages[k];
+                    let r = &loaded[s].records[i as usize];
+                    let src = &plan.sources[s];
+                    seen[k] = Some(StageSeen {
+                        source: src.name.clone(),
+                        evidence: format!(
+                            "{}:{}",
+                            src.files[r.origin.file as usize].display, r.origin.line
+                        ),
+                        amount: r
+                            .amount
+                            .zip(r.currency)
+                            .map(|(a, c)| crate::state::amount_text(c, a.0)),
+                        currency: r.currency.map(|c| c.code().to_string()),
+                        date: Some(r.date.unwrap_or(plan.date).to_string()),
+                    });
+                }
+            }
+            let first = prev
+                .and_then(|p| NaiveDate::parse_from_str(&p.first_seen, "%Y-%m-%d").ok())
+                .unwrap_or(plan.date);
+            keys.insert(key.to_string(), (seen, first));
+        }
+        out.keys.push(total);
+        let mut completed = completed_tonight;
         for (key, (seen, first_seen)) in keys {
             let Some(furthest) = seen.iter().rposition(Option::is_some) else {
                 continue;

@@ -490,6 +490,17 @@ fn write_flows(r: &Report, w: impl Write) -> Result<()> {
         "repair_id",
         "repair",
     ])?;
+    // Each check's missing and unexpected breaks by key, to find a stopped key's repair.
+    let presence_breaks: HashMap<(usize, &str), usize> = if r.flows.findings.is_empty() {
+        HashMap::new()
+    } else {
+        r.breaks
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| matches!(b.kind, BreakKind::Missing | BreakKind::Unexpected))
+            .filter_map(|(i, b)| Some(((b.check, b.key.as_deref()?), i)))
+            .collect()
+    };
     for f in &r.flows.findings {
         let flow = &r.plan.flows[f.flow];
         let name = |k: usize| r.plan.sources[flow.stages[k]].name.as_str();
@@ -505,17 +516,10 @@ fn write_flows(r: &Report, w: impl Write) -> Result<()> {
         // A key stopped at stage k is a break of the check linking k and k+1, when there is one:
         // that break's repair (with its safety downgrades) is the flow's repair.
         let repair = match f.status {
-            FlowStatus::Stopped(k) => flow.links[k].and_then(|c| {
-                r.breaks
-                    .iter()
-                    .position(|b| {
-                        b.check == c
-                            && b.key.as_deref() == Some(f.key.as_str())
-                            && matches!(b.kind, BreakKind::Missing | BreakKind::Unexpected)
-                    })
-                    .and_then(|i| r.repairs.of_break[i])
-                    .map(|i| &r.repairs.repairs[i])
-            }),
+            FlowStatus::Stopped(k) => flow.links[k]
+                .and_then(|c| presence_breaks.get(&(c, f.key.as_str())))
+                .and_then(|&i| r.repairs.of_break[i])
+                .map(|i| &r.repairs.repairs[i]),
             _ => None,
         };
         let at = f.seen[furthest].as_ref();

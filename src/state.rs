@@ -475,7 +475,11 @@ fn to_record(r: &StoredRecord, source: &mut crate::config::SourcePlan) -> Result
         date,
         status: r.status.as_deref().map(Shared::from),
         account: r.account.as_deref().map(Shared::from),
-        extra: r.extra.iter().map(|v| v.as_deref().map(Shared::from)).collect(),
+        extra: r
+            .extra
+            .iter()
+            .map(|v| v.as_deref().map(Shared::from))
+            .collect(),
         origin: Origin {
             file: file as u32,
             line: r.line,
@@ -512,7 +516,11 @@ pub fn store_record(
         date: Some(r.date.unwrap_or(plan.date).to_string()),
         status: r.status.as_deref().map(String::from),
         account: r.account.as_deref().map(String::from),
-        extra: r.extra.iter().map(|v| v.as_deref().map(String::from)).collect(),
+        extra: r
+            .extra
+            .iter()
+            .map(|v| v.as_deref().map(String::from))
+            .collect(),
     }
 }
 
