@@ -8,7 +8,7 @@ use std::rc::Rc;
 
 use anyhow::{Context, Result, anyhow, bail};
 
-use super::{Interner, Loaded, RowBuilder, Text, skip_bom};
+use super::{Interner, Loaded, RowBuilder, Sink, Text, skip_bom};
 use crate::config::SourcePlan;
 use crate::model::Origin;
 
@@ -132,6 +132,16 @@ impl Lines {
         self.breaks + 1
     }
 
+    /// All line ends read, once the reader is done.
+    fn finish(mut self) -> u64 {
+        let marks = Rc::clone(&self.marks);
+        let q = &mut marks.borrow_mut().queue;
+        while let Some((at, byte)) = q.pop_front() {
+            self.count(q, at, byte);
+        }
+        self.breaks
+    }
+
     /// After the last record (starting at `start`): whether it holds an odd number of quotes and
     /// spans lines, i.e. a quoted field opened and never closed, swallowing the rest of the file.
     fn unterminated(&self, start: u64) -> Option<u64> {
@@ -151,11 +161,14 @@ impl Lines {
     }
 }
 
+/// Reads CSV rows. `header` is given for a chunk of a file after its first (which holds no
+/// header line); otherwise the stream starts with the header.
 pub(super) fn load<R: BufRead>(
     source: &SourcePlan,
     file: u32,
     mut reader: R,
-    estimate: usize,
+    sink: &mut Sink,
+    header: Option<&[String]>,
 ) -> Result<Loaded> {
     skip_bom(&mut reader)?;
     let marks = Rc::new(RefCell::new(Marks::default()));
@@ -170,19 +183,23 @@ pub(super) fn load<R: BufRead>(
     let mut csv = csv::ReaderBuilder::new()
         .delimiter(source.delimiter)
         .flexible(true)
+        .has_headers(header.is_none())
         .from_reader(tracked);
-    let header: Vec<String> = csv
-        .byte_headers()?
-        .iter()
-        .map(|h| String::from_utf8_lossy(h).trim().to_string())
-        .collect();
+    let header: Vec<String> = match header {
+        Some(h) => h.to_vec(),
+        None => csv
+            .byte_headers()?
+            .iter()
+            .map(|h| String::from_utf8_lossy(h).trim().to_string())
+            .collect(),
+    };
     // Column of each slot in this file's header (checked to exist before the run).
     let columns: Vec<Option<usize>> = source
         .slots
         .iter()
         .map(|f| header.iter().position(|h| *h == f.name))
         .collect();
-    let mut out = Loaded::for_file(estimate);
+    let mut out = Loaded::for_file();
     let mut interner = Interner::default();
     let mut row = csv::ByteRecord::new();
     let mut last_start = None;
@@ -230,7 +247,7 @@ pub(super) fn load<R: BufRead>(
             };
             b.build(get)
         };
-        b.finish(record, &mut out);
+        b.finish(record, &mut out, sink);
     }
     if let Some((start, line)) = last_start
         && let Some(swallowed) = lines.unterminated(start)
@@ -240,5 +257,6 @@ pub(super) fn load<R: BufRead>(
              part of one field; fix the quote (no row of this file was used)"
         );
     }
+    out.lines = lines.finish();
     Ok(out)
 }

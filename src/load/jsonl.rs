@@ -10,7 +10,7 @@ use serde::Deserialize as _;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
-use super::{Interner, Loaded, RowBuilder, Text, skip_bom};
+use super::{Interner, Loaded, RowBuilder, Sink, Text, skip_bom};
 use crate::config::{FieldRef, SourcePlan};
 use crate::model::Origin;
 
@@ -166,11 +166,11 @@ pub(super) fn load<R: BufRead>(
     source: &SourcePlan,
     file: u32,
     mut reader: R,
-    estimate: usize,
+    sink: &mut Sink,
 ) -> Result<Loaded> {
     skip_bom(&mut reader)?;
     let tree = Node::build(&source.slots);
-    let mut out = Loaded::for_file(estimate);
+    let mut out = Loaded::for_file();
     let mut interner = Interner::default();
     let mut present = vec![0u64; source.slots.len()];
     let mut objects = 0u64;
@@ -237,9 +237,10 @@ pub(super) fn load<R: BufRead>(
                 }
             }
         };
-        b.finish(record, &mut out);
+        b.finish(record, &mut out, sink);
     }
     out.json_present = Some((objects, present));
+    out.lines = line;
     Ok(out)
 }
 

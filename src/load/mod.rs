@@ -81,14 +81,15 @@ pub struct Loaded {
     json_present: Option<(u64, Vec<u64>)>,
     /// CSV only: where the header line appears again (concatenated files); not counted as rows.
     pub header_repeats: Vec<Origin>,
+    /// Line ends read (a chunk's, while loading; see `load_file`).
+    lines: u64,
 }
 
 impl Loaded {
     /// An empty result for one file, with room reserved for `estimate` records.
-    fn for_file(estimate: usize) -> Loaded {
+    fn for_file() -> Loaded {
         Loaded {
             files: vec![FileStats::default()],
-            records: Vec::with_capacity(estimate),
             ..Default::default()
         }
     }
@@ -103,51 +104,56 @@ impl Loaded {
 
 /// Loads one in-memory file as `source` would read it: for fuzzing and tests of the loaders.
 pub fn load_bytes(source: &SourcePlan, bytes: &[u8]) -> Result<Loaded> {
-    match source.format {
-        Format::Csv => delimited::load(source, 0, bytes, 0),
-        Format::Jsonl => jsonl::load(source, 0, bytes, 0),
+    let mut sink = Sink::Grow(Vec::new());
+    let mut l = match source.format {
+        Format::Csv => delimited::load(source, 0, bytes, &mut sink, None),
+        Format::Jsonl => jsonl::load(source, 0, bytes, &mut sink),
+    }?;
+    if let Sink::Grow(v) = sink {
+        l.records = v;
     }
-    .map(|mut l| {
-        l.fresh = l.records.len();
-        l
-    })
+    l.fresh = l.records.len();
+    Ok(l)
 }
 
 /// Loads every source in parallel. An unreadable file stops the run; a bad row does not.
 pub fn load_all(sources: &[SourcePlan]) -> Result<Vec<Loaded>> {
-    sources.par_iter().map(load_source).collect()
+    load_all_in(sources, MIN_CHUNK)
 }
 
-fn load_source(source: &SourcePlan) -> Result<Loaded> {
+/// [`load_all`], splitting files into chunks of at least `min_chunk` bytes: small values let tests
+/// split small files, and must give the same result as one chunk per file.
+pub fn load_all_in(sources: &[SourcePlan], min_chunk: u64) -> Result<Vec<Loaded>> {
+    sources
+        .par_iter()
+        .map(|s| load_source(s, min_chunk))
+        .collect()
+}
+
+/// How many chunks [`load_all_in`] reads the `file`th file of `source` in (1: not split).
+pub fn chunk_count(source: &SourcePlan, file: usize, min_chunk: u64) -> Result<usize> {
+    Ok(chunks(source, &source.files[file], min_chunk)?.map_or(1, |c| c.len()))
+}
+
+fn load_source(source: &SourcePlan, min_chunk: u64) -> Result<Loaded> {
     let per_file: Vec<Loaded> = source
         .files
         .par_iter()
         .enumerate()
         .map(|(i, f)| {
-            let origin_file = i as u32;
-            // Rows are at least ~40 bytes in any export we reconcile: reserving that many records up
-            // front costs nothing until used (untouched pages are never faulted in), and saves the
-            // copy-and-fault of every doubling, which dominated the profile at a million rows.
-            let estimate = usize::try_from(f.bytes / 40).unwrap_or(0);
-            let reader = open_input(&f.path, &f.display, source.encoding)?;
-            match source.format {
-                Format::Csv => delimited::load(source, origin_file, reader, estimate),
-                Format::Jsonl => jsonl::load(source, origin_file, reader, estimate),
-            }
-            .with_context(|| format!("cannot read {}", f.display))
+            load_file(source, i as u32, f, min_chunk)
+                .with_context(|| format!("cannot read {}", f.display))
         })
         .collect::<Result<_>>()?;
     let total: usize = per_file.iter().map(|p| p.records.len()).sum();
-    let mut out = Loaded {
-        records: Vec::with_capacity(total),
-        ..Loaded::default()
-    };
+    let mut out = Loaded::default();
     let mut objects = 0;
     let mut present = vec![0u64; source.slots.len()];
     for mut part in per_file {
         if out.records.is_empty() {
             // One file (the usual case): keep its vector instead of copying it.
             std::mem::swap(&mut out.records, &mut part.records);
+            out.records.reserve_exact(total - out.records.len());
         }
         out.records.append(&mut part.records);
         out.rejects.extend(part.rejects);
@@ -164,6 +170,273 @@ fn load_source(source: &SourcePlan) -> Result<Loaded> {
     out.rejects.sort();
     out.fresh = out.records.len();
     Ok(out)
+}
+
+/// Loads one file: in chunks of whole lines read in parallel where it can be split (see
+/// `chunks`), each into its share of one vector sized by the lines counted beforehand, so that
+/// nothing is copied afterwards. Every chunk counts lines from its own start; the line ends
+/// before it are added once all are read.
+fn load_file(
+    source: &SourcePlan,
+    file: u32,
+    f: &crate::config::InputFile,
+    min_chunk: u64,
+) -> Result<Loaded> {
+    let read =
+        |reader: Box<dyn BufRead + Send>, sink: &mut Sink, header: Option<&[String]>| match source
+            .format
+        {
+            Format::Csv => delimited::load(source, file, reader, sink, header),
+            Format::Jsonl => jsonl::load(source, file, reader, sink),
+        };
+    let Some(chunks) = chunks(source, f, min_chunk)? else {
+        // Rows are at least ~40 bytes in any export we reconcile: reserving that many records up
+        // front costs nothing until used (untouched pages are never faulted in), and saves the
+        // copy-and-fault of every doubling.
+        let estimate = usize::try_from(f.bytes / 40).unwrap_or(0);
+        let mut sink = Sink::Grow(Vec::with_capacity(estimate));
+        let mut l = read(
+            open_input(&f.path, &f.display, source.encoding)?,
+            &mut sink,
+            None,
+        )?;
+        if let Sink::Grow(v) = sink {
+            l.records = v;
+        }
+        return Ok(l);
+    };
+    let room: usize = chunks.iter().map(|c| c.room).sum();
+    let mut slots: Vec<Option<Record>> = Vec::with_capacity(room);
+    slots.par_extend(rayon::iter::repeat_n(None, room));
+    let parts: Vec<Loaded> = chunks
+        .par_iter()
+        .zip(shares(&mut slots, &chunks))
+        .map(|(c, share)| {
+            let mut sink = Sink::Slots {
+                slots: share,
+                used: 0,
+                overflow: false,
+            };
+            let l = read(
+                open_range(&f.path, c.start, c.len)?,
+                &mut sink,
+                c.header.as_deref(),
+            )?;
+            match sink {
+                Sink::Slots { overflow: true, .. } => {
+                    anyhow::bail!(
+                        "the file changed while it was read; run again once it is complete"
+                    )
+                }
+                _ => Ok(l),
+            }
+        })
+        .collect::<Result<_>>()?;
+    let mut out = Loaded::for_file();
+    let mut objects = 0;
+    let mut present = vec![0u64; source.slots.len()];
+    // Line ends before each chunk, to add to the line numbers it counted from its own start.
+    let mut bases = Vec::with_capacity(parts.len());
+    let mut base = 0u64;
+    for mut part in parts {
+        part.rejects.iter_mut().for_each(|r| r.origin.line += base);
+        part.header_repeats.iter_mut().for_each(|o| o.line += base);
+        bases.push(base);
+        base += part.lines;
+        out.files[0].rows += part.files[0].rows;
+        out.files[0].rejected += part.files[0].rejected;
+        out.rejects.append(&mut part.rejects);
+        out.header_repeats.append(&mut part.header_repeats);
+        if let Some((n, p)) = part.json_present {
+            objects += n;
+            present.iter_mut().zip(p).for_each(|(a, b)| *a += b);
+        }
+    }
+    if source.format == Format::Jsonl {
+        out.json_present = Some((objects, present));
+    }
+    shares(&mut slots, &chunks)
+        .into_par_iter()
+        .zip(bases)
+        .for_each(|(share, base)| {
+            share
+                .iter_mut()
+                .flatten()
+                .for_each(|r| r.origin.line += base);
+        });
+    // The unused slots dropped in place: an `Option<Record>` is the size of a `Record`, so the
+    // vector's memory is reused rather than copied.
+    #[allow(clippy::filter_map_identity)] // `flatten` would allocate a new vector and copy
+    let records = slots.into_iter().filter_map(|r| r).collect();
+    out.records = records;
+    Ok(out)
+}
+
+/// A part of one file that one thread reads: whole lines, from `start` for `len` bytes.
+struct Chunk {
+    start: u64,
+    len: u64,
+    /// The most records the chunk can hold: its lines.
+    room: usize,
+    /// CSV chunks after the first: the file's header, which they do not contain.
+    header: Option<Vec<String>>,
+}
+
+/// Files smaller than this are read by one thread: splitting them gains little.
+const MIN_CHUNK: u64 = 16 << 20;
+
+/// Splits a file into chunks of whole lines for the threads to read in parallel.
+///
+/// A line end always ends a record in JSON Lines (a JSON string cannot hold a raw newline). In CSV
+/// a quoted field can, so a CSV file is split only when it holds no quote at all; a lone `\r` (an
+/// old Mac line end) ends a CSV record too, so such files are not split either. Compressed and
+/// transcoded files are read as one stream.
+fn chunks(
+    source: &SourcePlan,
+    f: &crate::config::InputFile,
+    min_chunk: u64,
+) -> Result<Option<Vec<Chunk>>> {
+    let threads = rayon::current_num_threads() as u64;
+    if threads < 2 || f.bytes < 2 * min_chunk || source.encoding.is_some() {
+        return Ok(None);
+    }
+    let file = File::open(&f.path)?;
+    let mut magic = [0u8; 2];
+    if read_at(&file, 0, &mut magic)? == 2 && magic == [0x1f, 0x8b] {
+        return Ok(None);
+    }
+    let n = (threads * 4).min(f.bytes / min_chunk).max(1);
+    let mut bounds = vec![0u64];
+    for i in 1..n {
+        let b = next_line_start(&file, f.bytes * i / n, f.bytes)?;
+        if b > *bounds.last().expect("starts with 0") && b < f.bytes {
+            bounds.push(b);
+        }
+    }
+    bounds.push(f.bytes);
+    if bounds.len() == 2 {
+        return Ok(None);
+    }
+    let csv = source.format == Format::Csv;
+    let scans = bounds
+        .par_windows(2)
+        .map(|w| scan(&file, w[0], w[1] - w[0], csv))
+        .collect::<std::io::Result<Vec<Option<usize>>>>()?;
+    let Some(rooms) = scans.into_iter().collect::<Option<Vec<usize>>>() else {
+        return Ok(None);
+    };
+    let header = match csv {
+        false => None,
+        true => match read_csv_header(&f.path, &f.display, source.delimiter, None)? {
+            Some(h) => Some(h),
+            None => return Ok(None),
+        },
+    };
+    Ok(Some(
+        bounds
+            .windows(2)
+            .zip(rooms)
+            .enumerate()
+            .map(|(i, (w, room))| Chunk {
+                start: w[0],
+                len: w[1] - w[0],
+                room,
+                header: if i == 0 { None } else { header.clone() },
+            })
+            .collect(),
+    ))
+}
+
+/// Each chunk's share of the file's record slots.
+fn shares<'s>(slots: &'s mut [Option<Record>], chunks: &[Chunk]) -> Vec<&'s mut [Option<Record>]> {
+    let mut out = Vec::with_capacity(chunks.len());
+    let mut rest = slots;
+    for c in chunks {
+        let (share, tail) = rest.split_at_mut(c.room);
+        out.push(share);
+        rest = tail;
+    }
+    out
+}
+
+/// Reads at an offset without moving a shared cursor (threads read one file at once).
+fn read_at(file: &File, offset: u64, buf: &mut [u8]) -> std::io::Result<usize> {
+    use std::os::unix::fs::FileExt;
+    let mut got = 0;
+    while got < buf.len() {
+        match file.read_at(&mut buf[got..], offset + got as u64)? {
+            0 => break,
+            n => got += n,
+        }
+    }
+    Ok(got)
+}
+
+/// The offset just after the first `\n` at or after `at - 1`: where the line holding byte `at`
+/// ends, or `at` itself when a line starts there.
+fn next_line_start(file: &File, at: u64, size: u64) -> std::io::Result<u64> {
+    let mut buf = vec![0u8; 64 << 10];
+    let mut pos = at.saturating_sub(1);
+    while pos < size {
+        let n = read_at(file, pos, &mut buf)?;
+        if n == 0 {
+            break;
+        }
+        if let Some(i) = memchr::memchr(b'\n', &buf[..n]) {
+            return Ok(pos + i as u64 + 1);
+        }
+        pos += n as u64;
+    }
+    Ok(size)
+}
+
+/// The lines in a range of a file (those ending in `\n`, and a last one without): the most records
+/// it can hold. `None` for a CSV range that holds a quote or a lone `\r` (an old Mac line end),
+/// where a record is not a line.
+fn scan(file: &File, start: u64, len: u64, csv: bool) -> std::io::Result<Option<usize>> {
+    let mut buf = vec![0u8; 1 << 20];
+    let mut pos = start;
+    let end = start + len;
+    let mut lines = 0usize;
+    let mut last = b'\n';
+    while pos < end {
+        let want = usize::try_from(end - pos).map_or(buf.len(), |r| r.min(buf.len()));
+        let n = read_at(file, pos, &mut buf[..want])?;
+        if n == 0 {
+            break;
+        }
+        let block = &buf[..n];
+        lines += memchr::memchr_iter(b'\n', block).count();
+        last = block[n - 1];
+        if csv {
+            if memchr::memchr(b'"', block).is_some() {
+                return Ok(None);
+            }
+            // A `\r` is fine only right before a `\n` (one read further when it ends the block).
+            for i in memchr::memchr_iter(b'\r', block) {
+                let next = match block.get(i + 1) {
+                    Some(b) => Some(*b),
+                    None => {
+                        let mut one = [0u8];
+                        (read_at(file, pos + n as u64, &mut one)? == 1).then_some(one[0])
+                    }
+                };
+                if next != Some(b'\n') {
+                    return Ok(None);
+                }
+            }
+        }
+        pos += n as u64;
+    }
+    Ok(Some(lines + usize::from(last != b'\n')))
+}
+
+/// One chunk of a file as a byte stream.
+fn open_range(path: &std::path::Path, start: u64, len: u64) -> Result<Box<dyn BufRead + Send>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = File::open(path)?;
+    file.seek(SeekFrom::Start(start))?;
+    Ok(Box::new(BufReader::with_capacity(1 << 20, file.take(len))))
 }
 
 /// Opens an input file as a UTF-8 byte stream: gzip (recognised by its magic bytes, whatever the
@@ -201,6 +474,37 @@ fn skip_bom<R: BufRead>(reader: &mut R) -> std::io::Result<()> {
         reader.consume(3);
     }
     Ok(())
+}
+
+/// Where a loader puts its records: a growing vector, or a chunk's share of a vector sized in
+/// advance for the whole file (so that chunks read in parallel need no copying afterwards).
+pub(crate) enum Sink<'s> {
+    Grow(Vec<Record>),
+    Slots {
+        slots: &'s mut [Option<Record>],
+        used: usize,
+        /// More records than lines were counted: the file changed while it was read.
+        overflow: bool,
+    },
+}
+
+impl Sink<'_> {
+    fn put(&mut self, r: Record) {
+        match self {
+            Sink::Grow(v) => v.push(r),
+            Sink::Slots {
+                slots,
+                used,
+                overflow,
+            } => match slots.get_mut(*used) {
+                Some(slot) => {
+                    *slot = Some(r);
+                    *used += 1;
+                }
+                None => *overflow = true,
+            },
+        }
+    }
 }
 
 /// One copy of each distinct status, account or extra value a file holds, shared by its records:
@@ -247,9 +551,9 @@ impl<'a> RowBuilder<'a> {
 
     /// Adds this row's outcome to `out`: its record, or its rejects (a row counts once however many
     /// of its fields were bad).
-    fn finish(mut self, record: Option<Record>, out: &mut Loaded) {
+    fn finish(mut self, record: Option<Record>, out: &mut Loaded, sink: &mut Sink) {
         if let Some(r) = record {
-            out.records.push(r);
+            sink.put(r);
         }
         if !self.rejects.is_empty() {
             out.files[0].rejected += 1;

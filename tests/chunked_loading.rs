@@ -1,0 +1,178 @@
+//! Large files are read in chunks of whole lines by several threads. Whatever the split, the
+//! records, their line numbers, the rejects and the counts must be those of one reader reading the
+//! file from start to end.
+
+use std::fmt::Write as _;
+use std::fs;
+
+use recon::config::load_plan;
+use recon::load::{Loaded, chunk_count, load_all, load_all_in};
+
+const CONFIG: &str = r#"
+[run]
+timezone = "UTC"
+
+[[source]]
+name = "events"
+format = "jsonl"
+path = "events.jsonl"
+key = { column = "id" }
+amount = { column = "amount", unit = "major" }
+currency = { column = "currency" }
+time = { column = "at", format = "rfc3339" }
+
+[[source]]
+name = "ledger"
+format = "csv"
+path = "ledger.csv"
+key = { column = "id" }
+amount = { column = "amount", unit = "major" }
+currency = { column = "currency" }
+time = { column = "at", format = "rfc3339" }
+status = { column = "status" }
+
+[[check]]
+name = "events_ledger"
+from = "events"
+to = "ledger"
+"#;
+
+/// A small deterministic generator (no dependency on a random crate's stream staying the same).
+fn next(state: &mut u64) -> u64 {
+    *state = state
+        .wrapping_mul(6_364_136_223_846_793_005)
+        .wrapping_add(1_442_695_040_888_963_407);
+    *state >> 33
+}
+
+/// Event lines with blank lines, CRLF, a BOM mid-file, broken JSON, a bad amount, a duplicate
+/// mapped key and no final newline: every kind of line a chunk boundary could fall next to.
+fn events(n: usize) -> String {
+    let mut s = String::new();
+    let mut rng = 7;
+    for i in 0..n {
+        let amount = format!("{}.{:02}", next(&mut rng) % 500, next(&mut rng) % 100);
+        let line = match next(&mut rng) % 20 {
+            0 => String::new(),
+            1 => "{not json".to_string(),
+            2 => format!(
+                r#"{{"id":"k{i}","amount":"12,5","currency":"EUR","at":"2026-12-02T10:00:00Z"}}"#
+            ),
+            3 => format!(
+                r#"{{"id":"k{i}","id":"k{i}x","amount":"1.00","currency":"EUR","at":"2026-12-02T10:00:00Z"}}"#
+            ),
+            4 => format!(
+                "\u{feff}{{\"id\":\"k{i}\",\"amount\":{amount},\"currency\":\"USD\",\"at\":\"2026-12-02T10:00:00Z\"}}"
+            ),
+            _ => format!(
+                r#"{{"id":"k{}","amount":"{amount}","currency":"EUR","at":"2026-12-02T1{}:00:00+01:00"}}"#,
+                i / 2,
+                i % 10
+            ),
+        };
+        let end = if i % 7 == 0 { "\r\n" } else { "\n" };
+        write!(s, "{line}{end}").unwrap();
+    }
+    s.push_str(r#"{"id":"last","amount":"1.00","currency":"EUR","at":"2026-12-02T10:00:00Z"}"#);
+    s
+}
+
+/// Ledger rows with blank lines, CRLF, a repeated header, ragged rows and bad values.
+fn ledger(n: usize) -> String {
+    let mut s = String::from("id,amount,currency,at,status\r\n");
+    let mut rng = 11;
+    for i in 0..n {
+        let amount = format!("{}.{:02}", next(&mut rng) % 500, next(&mut rng) % 100);
+        let line = match next(&mut rng) % 25 {
+            0 => String::new(),
+            1 => "id,amount,currency,at,status".to_string(),
+            2 => format!("k{i},{amount},EUR"),
+            3 => format!("k{i},abc,EUR,2026-12-02T10:00:00Z,posted"),
+            4 => format!("k{i},{amount},XXX,2026-12-02T10:00:00Z,posted"),
+            _ => format!(
+                "k{},{amount},EUR,2026-12-02T0{}:30:00Z,posted",
+                i / 3,
+                i % 10
+            ),
+        };
+        let end = if i % 5 == 0 { "\r\n" } else { "\n" };
+        write!(s, "{line}{end}").unwrap();
+    }
+    s
+}
+
+fn assert_same(split: &Loaded, whole: &Loaded, what: &str) {
+    assert_eq!(
+        split.records.len(),
+        whole.records.len(),
+        "{what}: record count"
+    );
+    for (i, (a, b)) in split.records.iter().zip(&whole.records).enumerate() {
+        assert_eq!(a, b, "{what}: record {i}");
+    }
+    assert_eq!(split.rejects, whole.rejects, "{what}: rejects");
+    assert_eq!(split.files, whole.files, "{what}: file counts");
+    assert_eq!(
+        split.header_repeats, whole.header_repeats,
+        "{what}: repeated headers"
+    );
+    assert_eq!(split.fresh, whole.fresh, "{what}: fresh");
+}
+
+#[test]
+fn chunks_read_exactly_what_one_reader_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("recon.toml"), CONFIG).unwrap();
+    fs::write(dir.path().join("events.jsonl"), events(20_000)).unwrap();
+    fs::write(dir.path().join("ledger.csv"), ledger(20_000)).unwrap();
+    let plan = load_plan(&dir.path().join("recon.toml"), None).unwrap();
+    // Chunks are made per thread: run with four whatever the machine has.
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(4)
+        .build()
+        .unwrap();
+    pool.install(|| {
+        let whole = load_all(&plan.sources).unwrap();
+        assert!(whole[0].rejected() > 1000 && whole[1].rejected() > 1000);
+        assert!(!whole[1].header_repeats.is_empty());
+        for min_chunk in [1000, 4096, 100_000] {
+            for source in &plan.sources {
+                let n = chunk_count(source, 0, min_chunk).unwrap();
+                assert!(n > 1, "{}: {n} chunk(s) of {min_chunk} bytes", source.name);
+            }
+            let split = load_all_in(&plan.sources, min_chunk).unwrap();
+            for s in 0..2 {
+                let what = format!("{} in chunks of {min_chunk}", plan.sources[s].name);
+                assert_same(&split[s], &whole[s], &what);
+            }
+        }
+    });
+    // The last event line has no newline and is still read, at its line.
+    let whole = load_all(&plan.sources).unwrap();
+    let last = whole[0].records.last().unwrap();
+    assert_eq!(last.key.as_deref(), Some("last"));
+    assert_eq!(last.origin.line, 20_001);
+}
+
+#[test]
+fn a_csv_with_quotes_is_read_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("recon.toml"), CONFIG).unwrap();
+    fs::write(dir.path().join("events.jsonl"), events(2_000)).unwrap();
+    let mut csv = ledger(20_000);
+    csv.push_str("\"k1\",\"1.00\",EUR,2026-12-02T10:00:00Z,\"posted\nlate\"\n");
+    fs::write(dir.path().join("ledger.csv"), csv).unwrap();
+    let plan = load_plan(&dir.path().join("recon.toml"), None).unwrap();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(4)
+        .build()
+        .unwrap();
+    pool.install(|| {
+        assert_eq!(chunk_count(&plan.sources[1], 0, 1000).unwrap(), 1);
+        let split = load_all_in(&plan.sources, 1000).unwrap();
+        let whole = load_all(&plan.sources).unwrap();
+        assert_same(&split[1], &whole[1], "ledger with a quoted newline");
+        let last = split[1].records.last().unwrap();
+        assert_eq!(last.status.as_deref(), Some("posted\nlate"));
+    });
+}
