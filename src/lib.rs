@@ -202,5 +202,8 @@ pub fn run(args: &cli::RunArgs) -> Result<ExitStatus> {
         // A closed pipe (`recon run ... | head`) is not an error: the outputs are already written.
         let _ = std::io::stdout().lock().write_all(text.as_bytes());
     }
+    // The records are not freed one by one: the process ends here, and at 10 million records
+    // dropping them took half a second.
+    std::mem::forget(loaded);
     Ok(status)
 }

@@ -30,13 +30,18 @@ impl BusinessDay {
     pub fn date_of(&self, at: DateTime<Utc>) -> NaiveDate {
         let local = self.zone.local(at);
         let d = self.by_wall_clock(local);
+        if matches!(self.zone, Zone::Fixed(_)) {
+            // A fixed offset never changes: the wall clock decides (and this is every record's
+            // path in a UTC run, so it stays short).
+            return d;
+        }
         // Where clocks change near the cut-off, the wall time may repeat or be skipped, and the
         // wall-clock answer would make a day non-contiguous: there, decide by instants.
         let near = [-1, 0, 1].into_iter().any(|k| {
             let cut = self.end_wall(d + Duration::days(k));
             (local - cut).num_minutes().abs() <= 3 * 60
         });
-        if !near || matches!(self.zone, Zone::Fixed(_)) {
+        if !near {
             return d;
         }
         let mut d = d;
