@@ -417,6 +417,26 @@ fn classify_key(
                     });
                     out.push(x);
                 }
+                // `to` ahead of `from`: reported like a late arrival of `from`, so that a `to`
+                // leading by more than the check's `lead` is seen, never matched silently.
+                None if check.timed && date(rb) < date(ra) => {
+                    let (df, dt) = (date(ra), date(rb));
+                    let closes = day.holidays.window_end(dt, check.lead);
+                    let days = (df - dt).num_days();
+                    let mut x = Finding::new(BreakKind::Late, Side::From, &[a], &[b]);
+                    x.timing = Some(if df <= closes {
+                        format!(
+                            "to on {dt}, from on {df}: to {days} day(s) earlier, inside lead {}",
+                            check.lead
+                        )
+                    } else {
+                        format!(
+                            "to on {dt}, from on {df}: to {days} day(s) earlier, beyond lead {} (closed on {closes})",
+                            check.lead
+                        )
+                    });
+                    out.push(x);
+                }
                 None => {}
             }
         }

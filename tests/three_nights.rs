@@ -74,19 +74,15 @@ fn three_nights_night_by_night() {
 #[test]
 fn re_running_a_night_changes_nothing() {
     let work = tempfile::tempdir().unwrap();
-    run_night(work.path(), NIGHTS[0]);
-    run_night(work.path(), NIGHTS[1]);
-    let first = work.path().join("first");
-    fs::rename(work.path().join(format!("seen-{}", NIGHTS[1])), &first).unwrap();
-    // The same night again: it starts from the first night's state, not from its own.
-    run_night(work.path(), NIGHTS[1]);
-    assert_same_dir(&work.path().join(format!("seen-{}", NIGHTS[1])), &first);
-    // And the night after still sees exactly what it would have.
-    run_night(work.path(), NIGHTS[2]);
-    assert_same_dir(
-        &work.path().join(format!("seen-{}", NIGHTS[2])),
-        &expected(NIGHTS[2]),
-    );
+    for date in NIGHTS {
+        run_night(work.path(), date);
+        let first = work.path().join(format!("first-{date}"));
+        fs::rename(work.path().join(format!("seen-{date}")), &first).unwrap();
+        // The same night again: it starts from the state before it, not from its own.
+        run_night(work.path(), date);
+        assert_same_dir(&work.path().join(format!("seen-{date}")), &first);
+        assert_same_dir(&first, &expected(date));
+    }
 }
 
 #[test]
