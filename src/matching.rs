@@ -1,23 +1,18 @@
 //! Matching: for every key of a check, which records each side holds.
 //!
-//! Each check's records are split by the top bits of a 64-bit hash of their key into parts of about
-//! 64K records, so that one part's hash tables stay in the CPU caches; the parts are matched in
-//! parallel, and a key's records on both sides always fall in the same part. Within a part, each
-//! side's records are grouped by key: a group keeps its first record, its count and the head of a
-//! chain through its records, so grouping allocates nothing per key beyond one fixed-size entry.
-//! A hash match is always confirmed by comparing the keys themselves: two keys that collide stay
-//! two keys.
+//! Each side's keyed records become (hash of the key, record index) entries, sorted in parallel;
+//! the two sorted lists are then walked side by side, in parts (ranges of the hash space) matched
+//! in parallel. A key's records on both sides share a hash, so they meet in the same part at the
+//! same place. A hash match is always confirmed by comparing the keys themselves: two keys that
+//! collide stay two keys. The walk reads the records only where hashes meet or repeat, and in
+//! order of hash, so no hash table is built or probed per record.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
+use std::hash::{BuildHasher, Hasher};
 
 use anyhow::{Result, anyhow};
 use rayon::prelude::*;
 
 use crate::model::Record;
-
-const NONE: u32 = u32::MAX;
-
 /// The hash of a key's bytes: fixed seed, so the same on every run and machine.
 fn key_hash(key: &str) -> u64 {
     foldhash::fast::FixedState::with_seed(0x5eed_2026).hash_one(key)
@@ -39,125 +34,52 @@ impl Hasher for Prehashed {
     }
 }
 
-/// The records of one key in one source.
-#[derive(Debug, Clone, Copy)]
-struct Group {
+/// One keyed record of a side: its key's hash and its index in the source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Entry {
     hash: u64,
-    /// The record that came first in file order (and holds the key text used for comparisons).
-    first: u32,
-    /// The record added last: the head of the chain through `Grouped::next`.
-    last: u32,
-    n: u32,
-    /// The next group whose key has the same hash (a collision), or `NONE`.
-    same_hash: u32,
+    id: u32,
 }
 
-/// Some keyed records of one source grouped by key, in order of first appearance. `ids` are the
-/// records' indices in the source, in file order; groups and chains use positions in `ids`.
-struct Grouped<'a> {
-    records: &'a [Record],
-    ids: &'a [u32],
-    groups: Vec<Group>,
-    index: HashMap<u64, u32, BuildHasherDefault<Prehashed>>,
-    /// Per position: the previous position with the same key, or `NONE`.
-    next: Vec<u32>,
+/// One side of a check: its records, and the keyed ones' entries sorted by (hash, index).
+struct Sorted<'r> {
+    records: &'r [Record],
+    entries: Vec<Entry>,
 }
 
-impl<'a> Grouped<'a> {
-    fn new(records: &'a [Record], hashes: &'a [u64], ids: &'a [u32]) -> Grouped<'a> {
-        let mut g = Grouped {
-            records,
-            ids,
-            groups: Vec::new(),
-            index: HashMap::default(),
-            next: vec![NONE; ids.len()],
-        };
-        g.index.reserve(ids.len());
-        for (pos, &id) in ids.iter().enumerate() {
-            g.insert(pos as u32, hashes[id as usize]);
-        }
-        g
+impl<'r> Sorted<'r> {
+    fn new(records: &'r [Record], hashes: &[u64]) -> Sorted<'r> {
+        let mut entries: Vec<Entry> = records
+            .par_iter()
+            .zip(hashes)
+            .enumerate()
+            .filter(|(_, (r, _))| r.key.is_some())
+            .map(|(i, (_, &hash))| Entry { hash, id: i as u32 })
+            .collect();
+        entries.par_sort_unstable();
+        Sorted { records, entries }
     }
 
-    /// The key of the record at position `pos`.
-    fn key_at(&self, pos: u32) -> &'a str {
-        self.records[self.ids[pos as usize] as usize]
+    fn key(&self, e: &Entry) -> &'r str {
+        self.records[e.id as usize]
             .key
             .as_deref()
-            .expect("only keyed records are partitioned")
+            .expect("only keyed records have entries")
     }
 
-    fn key(&self, g: &Group) -> &'a str {
-        self.records[self.ids[g.first as usize] as usize]
-            .key
-            .as_deref()
-            .expect("only keyed records are grouped")
-    }
-
-    /// The group of `key`, if there is one.
-    fn find(&self, key: &str, hash: u64) -> Option<u32> {
-        let mut g = *self.index.get(&hash)?;
-        while g != NONE {
-            let group = &self.groups[g as usize];
-            if self.key(group) == key {
-                return Some(g);
-            }
-            g = group.same_hash;
-        }
-        None
-    }
-
-    /// Adds the record at position `pos`, whose key has hash `hash`. The key itself is only read
-    /// when the hash is already known: for most records it is not, and reading it would cost a
-    /// cache miss into the record and another into its key.
-    fn insert(&mut self, pos: u32, hash: u64) {
-        let found = if self.index.contains_key(&hash) {
-            self.find(self.key_at(pos), hash)
-        } else {
-            None
-        };
-        match found {
-            Some(at) => {
-                let group = &mut self.groups[at as usize];
-                self.next[pos as usize] = group.last;
-                group.last = pos;
-                group.n += 1;
-            }
-            None => {
-                let at = self.groups.len() as u32;
-                // A new key: first in its hash's chain of groups (almost always alone in it).
-                let same_hash = self.index.insert(hash, at).unwrap_or(NONE);
-                self.groups.push(Group {
-                    hash,
-                    first: pos,
-                    last: pos,
-                    n: 1,
-                    same_hash,
-                });
-            }
-        }
-    }
-
-    /// A group's record indices in the source, earliest first (by time, then file and line).
-    fn indices(&self, g: &Group, out: &mut Vec<u32>) {
-        out.clear();
-        if g.n == 1 {
-            out.push(self.ids[g.first as usize]);
-            return;
-        }
-        let mut p = g.last;
-        while p != NONE {
-            out.push(self.ids[p as usize]);
-            p = self.next[p as usize];
-        }
-        let recs = self.records;
-        out.sort_by_key(|&i| (recs[i as usize].at, recs[i as usize].origin));
+    /// The entries whose hash falls in `hashes`, a range of the hash space.
+    fn range(&self, from: u64, to: Option<u64>) -> &[Entry] {
+        let a = self.entries.partition_point(|e| e.hash < from);
+        let b = to.map_or(self.entries.len(), |t| {
+            self.entries.partition_point(|e| e.hash < t)
+        });
+        &self.entries[a..b]
     }
 }
 
-/// The hash of every record's key (0 for an unkeyed record, which is never grouped), in parallel.
+/// The hash of every record's key (0 for an unkeyed record, which is never matched), in parallel.
 pub fn key_hashes(records: &[Record]) -> Result<Vec<u64>> {
-    if records.len() >= NONE as usize {
+    if records.len() >= u32::MAX as usize {
         return Err(anyhow!("more than 4 billion records in one source"));
     }
     Ok(records
@@ -166,79 +88,104 @@ pub fn key_hashes(records: &[Record]) -> Result<Vec<u64>> {
         .collect())
 }
 
-/// Records per partition, so that one partition's hash tables stay in the CPU caches.
+/// Records per part, so that there are parts enough for every thread and each is small.
 const PART_RECORDS: usize = 1 << 16;
 
-/// One part of a check's keys (those whose hash falls in it): the record indices of each side.
+/// One part of a check's keys: a range of the hash space, `[start, end)`, `end` open at the top.
 pub struct Part {
-    from: Vec<u32>,
-    to: Vec<u32>,
+    start: u64,
+    end: Option<u64>,
 }
 
-/// A check's two sides split by key hash into parts that can be matched independently (and in
-/// parallel): a key's records on both sides always land in the same part.
+/// A check's two sides sorted by key hash, and split into parts that can be matched
+/// independently (and in parallel).
 pub struct Joined<'r> {
-    from: (&'r [Record], &'r [u64]),
-    to: (&'r [Record], &'r [u64]),
+    from: Sorted<'r>,
+    to: Sorted<'r>,
     pub parts: Vec<Part>,
 }
 
 pub fn join<'r>(from: (&'r [Record], &'r [u64]), to: (&'r [Record], &'r [u64])) -> Joined<'r> {
-    let total = from.0.len() + to.0.len();
+    let (from, to) = rayon::join(|| Sorted::new(from.0, from.1), || Sorted::new(to.0, to.1));
+    let total = from.entries.len() + to.entries.len();
     let bits = (total / PART_RECORDS)
         .max(1)
         .next_power_of_two()
         .trailing_zeros()
         .min(12);
-    let split = |(records, hashes): (&[Record], &[u64])| {
-        let mut parts: Vec<Vec<u32>> = vec![Vec::new(); 1 << bits];
-        for (i, r) in records.iter().enumerate() {
-            if r.key.is_some() {
-                // The top bits choose the part; the hash tables inside use all of them.
-                let p = if bits == 0 {
-                    0
-                } else {
-                    (hashes[i] >> (64 - bits)) as usize
-                };
-                parts[p].push(i as u32);
-            }
-        }
-        parts
-    };
-    let (f, t) = rayon::join(|| split(from), || split(to));
-    let parts = f
-        .into_iter()
-        .zip(t)
-        .map(|(from, to)| Part { from, to })
+    let parts = (0u64..1 << bits)
+        .map(|p| Part {
+            start: if bits == 0 { 0 } else { p << (64 - bits) },
+            end: (p + 1 < 1 << bits).then(|| (p + 1) << (64 - bits)),
+        })
         .collect();
     Joined { from, to, parts }
 }
 
 impl Joined<'_> {
-    /// Calls `f(key, from_indices, to_indices)` for every key of one part: the `from` keys in order
-    /// of first appearance, then the keys only `to` has.
+    /// Calls `f(key, from_indices, to_indices)` once for every key of one part, with each side's
+    /// records of the key earliest first (by time, then file and line).
     pub fn for_each(&self, part: &Part, mut f: impl FnMut(&str, &[u32], &[u32])) {
-        let from = Grouped::new(self.from.0, self.from.1, &part.from);
-        let to = Grouped::new(self.to.0, self.to.1, &part.to);
-        let mut seen = vec![false; to.groups.len()];
+        let from = self.from.range(part.start, part.end);
+        let to = self.to.range(part.start, part.end);
         let (mut fi, mut ti) = (Vec::new(), Vec::new());
-        for g in &from.groups {
-            let key = from.key(g);
-            from.indices(g, &mut fi);
-            match to.find(key, g.hash) {
-                Some(t) => {
-                    seen[t as usize] = true;
-                    to.indices(&to.groups[t as usize], &mut ti);
+        let (mut a, mut b) = (0, 0);
+        while a < from.len() || b < to.len() {
+            let hf = from.get(a).map(|e| e.hash);
+            let ht = to.get(b).map(|e| e.hash);
+            let h = match (hf, ht) {
+                (Some(x), Some(y)) => x.min(y),
+                (Some(x), None) => x,
+                (None, Some(y)) => y,
+                (None, None) => break,
+            };
+            let run = |s: &[Entry], at: &mut usize| {
+                let start = *at;
+                while *at < s.len() && s[*at].hash == h {
+                    *at += 1;
                 }
-                None => ti.clear(),
+                start..*at
+            };
+            let rf = &from[run(from, &mut a)];
+            let rt = &to[run(to, &mut b)];
+            if rf.len() <= 1 && rt.len() <= 1 {
+                // The usual case: one record per side, or one side only.
+                match (rf.first(), rt.first()) {
+                    (Some(x), Some(y)) if self.from.key(x) == self.to.key(y) => {
+                        f(self.from.key(x), &[x.id], &[y.id]);
+                    }
+                    (x, y) => {
+                        if let Some(x) = x {
+                            f(self.from.key(x), &[x.id], &[]);
+                        }
+                        if let Some(y) = y {
+                            f(self.to.key(y), &[], &[y.id]);
+                        }
+                    }
+                }
+                continue;
             }
-            f(key, &fi, &ti);
-        }
-        fi.clear();
-        for (g, seen) in to.groups.iter().zip(seen) {
-            if !seen {
-                to.indices(g, &mut ti);
-                f(to.key(g), &fi, &ti);
+            // Several records under one hash: the same key repeated (a duplicate), or, very
+            // rarely, different keys whose hashes collide. Group them by key.
+            let mut keys: Vec<&str> = Vec::new();
+            for (side, s) in [(&self.from, rf), (&self.to, rt)] {
+                for e in s {
+                    let k = side.key(e);
+                    if !keys.contains(&k) {
+                        keys.push(k);
+                    }
+                }
+            }
+            for k in keys {
+                let pick = |side: &Sorted, s: &[Entry], out: &mut Vec<u32>| {
+                    out.clear();
+                    out.extend(s.iter().filter(|e| side.key(e) == k).map(|e| e.id));
+                    let recs = side.records;
+                    out.sort_by_key(|&i| (recs[i as usize].at, recs[i as usize].origin));
+                };
+                pick(&self.from, rf, &mut fi);
+                pick(&self.to, rt, &mut ti);
+                f(k, &fi, &ti);
             }
         }
     }
@@ -251,7 +198,7 @@ mod tests {
 
     fn rec(key: Option<&str>, line: u64) -> Record {
         Record {
-            key: key.map(str::to_string),
+            key: key.map(crate::model::Key::from),
             amount: None,
             currency: None,
             at: None,
@@ -320,17 +267,46 @@ mod tests {
 
     #[test]
     fn colliding_hashes_stay_different_keys() {
-        // Give every key the same hash: the chain walk must still tell them apart.
-        let recs = vec![rec(Some("x"), 1), rec(Some("y"), 2), rec(Some("x"), 3)];
-        let hashes = vec![7; 3];
-        let ids = [0, 1, 2];
-        let g = Grouped::new(&recs, &hashes, &ids);
-        assert_eq!(g.groups.len(), 2);
-        assert_eq!(g.find("x", 7), Some(0));
-        assert_eq!(g.find("y", 7), Some(1));
-        assert_eq!(g.find("z", 7), None);
-        let mut out = Vec::new();
-        g.indices(&g.groups[0], &mut out);
-        assert_eq!(out, [0, 2]);
+        // Give every key the same hash: the walk must still tell them apart, on both sides.
+        let from = vec![rec(Some("x"), 1), rec(Some("y"), 2), rec(Some("x"), 3)];
+        let to = vec![rec(Some("z"), 1), rec(Some("y"), 2)];
+        let joined = join((&from, &[7; 3]), (&to, &[7; 2]));
+        let mut seen = Vec::new();
+        for part in &joined.parts {
+            joined.for_each(part, |k, f, t| {
+                seen.push((k.to_string(), f.to_vec(), t.to_vec()))
+            });
+        }
+        seen.sort();
+        let want = [
+            ("x", vec![0, 2], vec![]),
+            ("y", vec![1], vec![1]),
+            ("z", vec![], vec![0]),
+        ];
+        let want: Vec<_> = want
+            .into_iter()
+            .map(|(k, f, t)| (k.to_string(), f, t))
+            .collect();
+        assert_eq!(seen, want);
+        // One record a side under one hash, different keys: two keys, not a pair.
+        let (a, b) = (vec![rec(Some("p"), 1)], vec![rec(Some("q"), 1)]);
+        let joined = join((&a, &[9]), (&b, &[9]));
+        let mut n = 0;
+        for part in &joined.parts {
+            joined.for_each(part, |k, f, t| {
+                n += 1;
+                assert!(f.is_empty() != t.is_empty(), "{k}: {f:?} {t:?}");
+            });
+        }
+        assert_eq!(n, 2);
+    }
+
+    #[test]
+    fn a_duplicated_key_lists_its_records_earliest_first() {
+        let mut from = vec![rec(Some("k"), 1), rec(Some("k"), 2), rec(Some("k"), 3)];
+        let t = |s| chrono::DateTime::from_timestamp(s, 0);
+        (from[0].at, from[1].at, from[2].at) = (t(30), t(10), t(20));
+        let all = all_keys(&from, &[]);
+        assert_eq!(all, [("k".to_string(), vec![1, 2, 0], vec![])]);
     }
 }

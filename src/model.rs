@@ -23,11 +23,96 @@ pub struct Origin {
 /// A text value many records share (a status, an account): stored once per distinct value.
 pub type Shared = std::sync::Arc<str>;
 
+/// An idempotency key after clean-up. Keys of up to [`Key::INLINE`] bytes (nearly all: UUIDs,
+/// `idem_` + 24 hex digits, order numbers) are stored inside the record itself, so that matching
+/// compares bytes already in cache instead of chasing a pointer per record into the heap, and
+/// ten million keys cost no allocation; longer keys live on the heap. Compared, ordered and hashed
+/// as the text it holds.
+#[derive(Clone)]
+pub struct Key(KeyRepr);
+
+#[derive(Clone)]
+enum KeyRepr {
+    Inline { len: u8, bytes: [u8; Key::INLINE] },
+    Heap(Box<str>),
+}
+
+impl Key {
+    /// The longest key stored inline: what fits beside the length in 32 bytes.
+    pub const INLINE: usize = 30;
+
+    pub fn as_str(&self) -> &str {
+        match &self.0 {
+            KeyRepr::Inline { len, bytes } => {
+                // SAFETY: the representation is private, and only `From<&str>` builds an inline
+                // key, copying a whole `&str` into `bytes[..len]`: that prefix is valid UTF-8.
+                // (Checking it again on every comparison cost measurable time in matching.)
+                unsafe { std::str::from_utf8_unchecked(&bytes[..*len as usize]) }
+            }
+            KeyRepr::Heap(s) => s,
+        }
+    }
+}
+
+impl From<&str> for Key {
+    fn from(s: &str) -> Key {
+        if s.len() <= Key::INLINE {
+            let mut bytes = [0u8; Key::INLINE];
+            bytes[..s.len()].copy_from_slice(s.as_bytes());
+            Key(KeyRepr::Inline {
+                len: s.len() as u8,
+                bytes,
+            })
+        } else {
+            Key(KeyRepr::Heap(s.into()))
+        }
+    }
+}
+
+impl std::ops::Deref for Key {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl PartialEq for Key {
+    fn eq(&self, other: &Key) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+impl Eq for Key {}
+impl PartialOrd for Key {
+    fn partial_cmp(&self, other: &Key) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Key {
+    fn cmp(&self, other: &Key) -> std::cmp::Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
+impl std::hash::Hash for Key {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        self.as_str().hash(h)
+    }
+}
+impl fmt::Debug for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+impl fmt::Display for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One input row after normalisation: the canonical record of DESIGN.md.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
     /// The idempotency key after the source's clean-up; `None` when empty or null (an `unkeyed` record).
-    pub key: Option<String>,
+    pub key: Option<Key>,
     pub amount: Option<Minor>,
     pub currency: Option<Currency>,
     pub at: Option<DateTime<Utc>>,
@@ -286,5 +371,41 @@ impl Action {
             Action::Reverse | Action::Adjust => "review",
             Action::Investigate => "manual",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_read_back_and_order_as_their_text_inline_or_not() {
+        let texts = [
+            "",
+            "A01",
+            "idem_000000000000000000000000",
+            "exactly-thirty-bytes-long-key!",
+            "thirty-one-bytes-long-key-here!",
+            "ключ-ключ-ключ-ключ",
+            "a much longer key that can only live on the heap, 60+ bytes",
+        ];
+        assert_eq!(texts[3].len(), Key::INLINE);
+        assert_eq!(texts[4].len(), Key::INLINE + 1);
+        let keys: Vec<Key> = texts.iter().map(|t| Key::from(*t)).collect();
+        for (k, t) in keys.iter().zip(texts) {
+            assert_eq!(k.as_str(), t);
+            assert_eq!(format!("{k}"), t);
+        }
+        for (a, ta) in keys.iter().zip(texts) {
+            for (b, tb) in keys.iter().zip(texts) {
+                assert_eq!(a.cmp(b), ta.cmp(tb), "{ta:?} vs {tb:?}");
+                assert_eq!(a == b, ta == tb);
+            }
+        }
+        // Stored in the record: no larger than a `String` plus the length, and never a pointer
+        // for a 29-byte generated key.
+        assert_eq!(std::mem::size_of::<Option<Key>>(), 32);
+        assert!(matches!(keys[2].0, KeyRepr::Inline { .. }));
+        assert!(matches!(keys[4].0, KeyRepr::Heap(_)));
     }
 }

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use crate::classify::{Break, Carried, CheckResult, Side};
 use crate::config::{InputFile, RunPlan};
 use crate::load::Loaded;
-use crate::model::{BreakKind, Minor, Origin, Record, Shared};
+use crate::model::{BreakKind, Key, Minor, Origin, Record, Shared};
 
 /// The `format` of the state files this version reads and writes.
 pub const FORMAT: &str = "recon-state/1";
@@ -468,7 +468,7 @@ fn to_record(r: &StoredRecord, source: &mut crate::config::SourcePlan) -> Result
         Some(d) => Some(parse_date(d, "state record date")?),
     };
     Ok(Record {
-        key: Some(r.key.clone()),
+        key: Some(Key::from(r.key.as_str())),
         amount,
         currency,
         at,
@@ -506,7 +506,7 @@ pub fn store_record(
             .display
             .clone(),
         line: r.origin.line,
-        key: r.key.clone().unwrap_or_default(),
+        key: r.key.as_deref().unwrap_or_default().to_string(),
         amount: r.amount.zip(r.currency).map(|(a, c)| amount_text(c, a.0)),
         currency: r.currency.map(|c| c.code().to_string()),
         at: r

@@ -12,7 +12,7 @@ use serde_json::value::RawValue;
 
 use super::{Interner, Loaded, RowBuilder, Sink, Text, skip_bom};
 use crate::config::{FieldRef, SourcePlan};
-use crate::model::Origin;
+use crate::model::{Key, Origin};
 
 /// The mapped paths as a tree: which keys to descend into, and which hold a slot's value.
 #[derive(Debug, Default)]
@@ -393,7 +393,7 @@ pub(super) fn load<R: BufRead>(
 
 /// The key of a line that was rejected, when the line is JSON whose key path holds a scalar: so that
 /// a replay of that key into this source is held back.
-fn readable_key(source: &SourcePlan, bytes: &[u8]) -> Option<String> {
+fn readable_key(source: &SourcePlan, bytes: &[u8]) -> Option<Key> {
     let value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
     let mut v = &value;
     for seg in &source.key.path {

@@ -11,7 +11,7 @@ use anyhow::{Context, Result};
 use rayon::prelude::*;
 
 use crate::config::{AmountSpec, CurrencySpec, FieldRef, Format, SourcePlan};
-use crate::model::{Minor, Origin, Record, Shared};
+use crate::model::{Key, Minor, Origin, Record, Shared};
 use crate::normalize::currency::Currency;
 use crate::normalize::money::{NumberFormat, parse_amount};
 use crate::normalize::time::{Stamp, parse_time};
@@ -56,7 +56,7 @@ pub struct Reject {
     pub raw: String,
     /// The row's key after clean-up, when the key itself could be read: a later stage must not
     /// take a rejected row's key for an absent one.
-    pub key: Option<String>,
+    pub key: Option<Key>,
 }
 
 /// Rows read and rejected in one file.
@@ -534,7 +534,7 @@ struct RowBuilder<'a> {
     origin: Origin,
     rejects: Vec<Reject>,
     /// The row's cleaned key, once read.
-    key: Option<String>,
+    key: Option<Key>,
     interner: &'a mut Interner,
 }
 

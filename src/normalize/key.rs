@@ -1,5 +1,7 @@
 //! Idempotency-key clean-up: exactly the steps a source's config names, and nothing else.
 
+use crate::model::Key;
+
 /// The clean-up a source declares for its keys. Applied in a fixed order: trim, strip the prefix,
 /// lowercase; so `strip_prefix` is matched case-sensitively against the trimmed text.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -12,7 +14,7 @@ pub struct KeyCleanup {
 impl KeyCleanup {
     /// The key a raw value stands for; `None` when nothing is left (an `unkeyed` record).
     /// The text is never turned into a number: `000123` stays `000123`.
-    pub fn apply(&self, raw: Option<&str>) -> Option<String> {
+    pub fn apply(&self, raw: Option<&str>) -> Option<Key> {
         let mut s = raw?;
         if self.trim {
             s = s.trim();
@@ -24,9 +26,9 @@ impl KeyCleanup {
             return None;
         }
         Some(if self.lowercase {
-            s.to_lowercase()
+            Key::from(s.to_lowercase().as_str())
         } else {
-            s.to_string()
+            Key::from(s)
         })
     }
 }
