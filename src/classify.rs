@@ -98,6 +98,23 @@ pub struct CheckResult {
     pub open: Vec<(String, Vec<u32>, Vec<u32>)>,
 }
 
+impl CheckResult {
+    /// Adds the outcome of another part of the same check (another partition's keys).
+    pub fn merge(&mut self, other: CheckResult) {
+        self.keys += other.keys;
+        self.matched += other.matched;
+        self.paired += other.paired;
+        let mut amounts: BTreeMap<Currency, i128> = self.matched_amounts.drain(..).collect();
+        for (c, v) in other.matched_amounts {
+            *amounts.entry(c).or_insert(0) += v;
+        }
+        self.matched_amounts = amounts.into_iter().collect();
+        self.breaks.extend(other.breaks);
+        self.resolved.extend(other.resolved);
+        self.open.extend(other.open);
+    }
+}
+
 /// The business date a check is run for, and the calendar its windows are counted in.
 pub struct Day<'a> {
     pub date: NaiveDate,

@@ -62,6 +62,25 @@ pub struct FlowResults {
     pub findings: Vec<FlowFinding>,
 }
 
+impl FlowResults {
+    /// Adds the results of another partition's keys, keeping the findings sorted.
+    pub fn merge(&mut self, other: FlowResults) {
+        if self.keys.is_empty() {
+            self.keys = vec![0; other.keys.len()];
+            self.completed = vec![0; other.completed.len()];
+        }
+        self.keys
+            .iter_mut()
+            .zip(other.keys)
+            .for_each(|(a, b)| *a += b);
+        let done = self.completed.iter_mut().zip(other.completed);
+        done.for_each(|(a, b)| *a += b);
+        self.findings.extend(other.findings);
+        self.findings
+            .sort_by(|a, b| (a.flow, &a.key).cmp(&(b.flow, &b.key)));
+    }
+}
+
 /// Follows every key through every flow. `previous` holds the stages unfinished keys reached on
 /// earlier nights; `first_seen` of a key carries over from there. A key that is open in a check
 /// (`carried`) and unknown to the flow's state already passed through the flow on an earlier night:

@@ -12,6 +12,7 @@ pub mod load;
 pub mod matching;
 pub mod model;
 pub mod normalize;
+pub mod partition;
 pub mod progress;
 pub mod publish;
 pub mod repair;
@@ -50,34 +51,64 @@ pub fn run(args: &cli::RunArgs) -> Result<ExitStatus> {
             l.rejected()
         ));
     }
-    let previous = state::carry_in(&mut plan, &mut loaded, stored)?;
-    progress.say("hashing keys");
-    let hashes = loaded
-        .iter()
-        .map(|l| matching::key_hashes(&l.records[..l.fresh]))
-        .collect::<Result<Vec<_>>>()?;
+    let (previous, carried) = state::carry_in(&mut plan, stored)?;
+    let bits = partition::bits_for(args.partitions.map(|n| n as usize));
+    let mut store = partition::Store::new(&mut loaded, bits);
+    // What each partition brings in from the state: the carried records and flow items of its keys.
+    let mut carried_in: Vec<Vec<&state::CarriedRecord>> = vec![Vec::new(); store.len()];
+    for r in &carried {
+        carried_in[partition::part_of(Some(&r.key), bits)].push(r);
+    }
+    let mut flows_in: Vec<Vec<state::FlowItem>> = vec![Vec::new(); store.len()];
+    for f in &previous.flows {
+        flows_in[partition::part_of(Some(&f.key), bits)].push(f.clone());
+    }
     let day = classify::Day {
         date: plan.date,
         holidays: &plan.holidays,
     };
     progress.say(format!(
-        "matching and classifying {} check(s)",
-        plan.checks.len()
+        "matching and classifying {} check(s) in {} partition(s)",
+        plan.checks.len(),
+        store.len()
     ));
-    // Checks one after the other, each split by key hash into parts matched in parallel: one part's
-    // hash tables fit in the CPU caches, where one table for all keys did not.
-    let mut results: Vec<CheckResult> = plan
-        .checks
-        .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            let side = |s: usize| (&loaded[s].records[..loaded[s].fresh], &hashes[s][..]);
-            let joined = matching::join(side(c.from), side(c.to));
-            let sides = (&loaded[c.from], &loaded[c.to]);
-            let carried = (&previous.carried[i], &previous.correctable[i]);
-            classify::classify(i, c, &joined, carried, sides, &day)
-        })
-        .collect::<Result<_>>()?;
+    let mut results: Vec<CheckResult> = plan.checks.iter().map(|_| Default::default()).collect();
+    let mut flows = flow::FlowResults::default();
+    let mut kept = partition::Kept::new(plan.sources.len());
+    for p in 0..store.len() {
+        let mut part = store.take(p);
+        let carried = state::place(&plan, &mut part, &carried_in[p]);
+        let hashes = part
+            .iter()
+            .map(|l| matching::key_hashes(&l.records[..l.fresh]))
+            .collect::<Result<Vec<_>>>()?;
+        // Checks one after the other, each split by key hash into parts matched in parallel.
+        let mut found: Vec<CheckResult> = plan
+            .checks
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let side = |s: usize| (&part[s].records[..part[s].fresh], &hashes[s][..]);
+                let joined = matching::join(side(c.from), side(c.to));
+                let sides = (&part[c.from], &part[c.to]);
+                let carried = (&carried[i], &previous.correctable[i]);
+                classify::classify(i, c, &joined, carried, sides, &day)
+            })
+            .collect::<Result<_>>()?;
+        flows.merge(flow::follow(&plan, &part, &flows_in[p], &carried));
+        for (l, pl) in loaded.iter_mut().zip(&part) {
+            l.counts
+                .add(&pl.records, pl.fresh, report::clash_pairs(&pl.records));
+        }
+        kept.absorb(&plan, &part, &mut found);
+        for (r, f) in results.iter_mut().zip(found) {
+            r.merge(f);
+        }
+    }
+    for (l, records) in loaded.iter_mut().zip(kept.records) {
+        l.fresh = records.len();
+        l.records = records;
+    }
     let mut breaks: Vec<Break> = results
         .iter_mut()
         .flat_map(|r| std::mem::take(&mut r.breaks))
@@ -115,7 +146,6 @@ pub fn run(args: &cli::RunArgs) -> Result<ExitStatus> {
             ));
         }
     }
-    let flows = flow::follow(&plan, &loaded, &previous.flows, &previous.carried);
 
     progress.say("checking data quality");
     let incomplete = report::incomplete_reasons(&plan, &loaded);

@@ -7,7 +7,6 @@ use std::hash::BuildHasherDefault;
 
 use crate::matching::Prehashed;
 
-use rayon::prelude::*;
 use std::io::Write;
 use std::path::Path;
 
@@ -21,6 +20,7 @@ use crate::flow::{FlowResults, FlowStatus};
 use crate::load::Loaded;
 use crate::model::{Action, BreakKind, Record};
 use crate::normalize::currency::Currency;
+use crate::normalize::key::folded_hash;
 use crate::publish::OutputLock;
 use crate::repair::{Plan, RecordRef, exposure};
 use crate::state::Previous;
@@ -169,7 +169,7 @@ pub fn incomplete_reasons(plan: &RunPlan, loaded: &[Loaded]) -> Vec<String> {
 pub fn warnings(plan: &RunPlan, loaded: &[Loaded], results: &[CheckResult]) -> Vec<String> {
     let mut out = Vec::new();
     for (c, res) in plan.checks.iter().zip(results) {
-        let keyed = |s: usize| loaded[s].records.iter().any(|r| r.key.is_some());
+        let keyed = |s: usize| loaded[s].counts.keyed > 0;
         if keyed(c.from) && keyed(c.to) && res.paired == 0 {
             out.push(format!(
                 "check {:?}: no key occurs in both {:?} and {:?}; are the key columns and their clean-up (trim, lowercase, strip_prefix) right?",
@@ -191,29 +191,25 @@ pub fn warnings(plan: &RunPlan, loaded: &[Loaded], results: &[CheckResult]) -> V
             ));
         }
     }
-    // Per source in parallel: this is one pass over every key of the run.
-    let clashes: Vec<Option<String>> = plan
-        .sources
-        .par_iter()
-        .zip(loaded)
-        .map(|(s, l)| key_clashes(&s.name, l))
-        .collect();
-    out.extend(clashes.into_iter().flatten());
+    for (s, l) in plan.sources.iter().zip(loaded) {
+        out.extend(key_clashes(&s.name, l));
+    }
     out
 }
 
-/// Keys of one source that differ from another only by case or surrounding spaces, as a warning.
+/// Pairs of keys among `records` that differ only by case or surrounding spaces, as (smaller,
+/// larger) key texts.
 ///
 /// Two keys can only clash if one of them is not already in folded form (upper case, non-ASCII or
 /// surrounding spaces). Those are usually none or few: they are indexed by a hash of their folded
-/// form, and every key is then looked up in that small index.
-fn key_clashes(source: &str, l: &Loaded) -> Option<String> {
+/// form, and every key is then looked up in that small index. Such keys share a partition (see
+/// [`crate::partition`]), so the pairs of a run are the union of its partitions' pairs.
+pub fn clash_pairs(records: &[Record]) -> BTreeSet<(String, String)> {
     let folded = |k: &str| {
         k.is_ascii() && k.trim().len() == k.len() && !k.bytes().any(|b| b.is_ascii_uppercase())
     };
     let mut unfolded: HashMap<u64, Vec<&str>, BuildHasherDefault<Prehashed>> = HashMap::default();
-    for k in l
-        .records
+    for k in records
         .iter()
         .filter_map(|r| r.key.as_deref())
         .filter(|k| !folded(k))
@@ -223,36 +219,29 @@ fn key_clashes(source: &str, l: &Loaded) -> Option<String> {
             same.push(k);
         }
     }
+    let mut clashes = BTreeSet::new();
     if unfolded.is_empty() {
-        return None;
+        return clashes;
     }
     let fold = |k: &str| k.trim().to_lowercase();
-    let mut clashes = BTreeSet::new();
-    for k in l.records.iter().filter_map(|r| r.key.as_deref()) {
+    for k in records.iter().filter_map(|r| r.key.as_deref()) {
         for &other in unfolded.get(&folded_hash(k)).into_iter().flatten() {
             if other != k && fold(other) == fold(k) {
-                clashes.insert(if other < k { (other, k) } else { (k, other) });
+                let (a, b) = if other < k { (other, k) } else { (k, other) };
+                clashes.insert((a.to_string(), b.to_string()));
             }
         }
     }
-    let (a, b) = clashes.iter().next()?;
-    Some(format!(
-        "source {source:?}: {} pair(s) of keys differ only by case or surrounding spaces (e.g. {a:?} and {b:?}); they are matched as different keys",
-        clashes.len()
-    ))
+    clashes
 }
 
-/// FNV-1a of a key trimmed and lowercased, without building the folded string for ASCII keys.
-fn folded_hash(key: &str) -> u64 {
-    let t = key.trim();
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut feed = |b: u8| h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
-    if t.is_ascii() {
-        t.bytes().for_each(|b| feed(b.to_ascii_lowercase()));
-    } else {
-        t.to_lowercase().bytes().for_each(feed);
-    }
-    h
+/// The warning about a source's clashing keys, if it has any.
+fn key_clashes(source: &str, l: &Loaded) -> Option<String> {
+    let (a, b) = l.counts.clash_example.as_ref()?;
+    Some(format!(
+        "source {source:?}: {} pair(s) of keys differ only by case or surrounding spaces (e.g. {a:?} and {b:?}); they are matched as different keys",
+        l.counts.clashes
+    ))
 }
 
 /// Per break kind of one check: the count, and per currency the net (signed) and gross (absolute)
@@ -301,9 +290,9 @@ pub fn summary_json(r: &Report) -> Value {
                 "rows_read": l.rows(),
                 "rows_rejected": l.rejected(),
                 "max_rejects": s.max_rejects.describe(),
-                "records": l.fresh,
-                "carried_records": l.records.len() - l.fresh,
-                "unkeyed": l.records[..l.fresh].iter().filter(|x| x.key.is_none()).count(),
+                "records": l.counts.records,
+                "carried_records": l.counts.carried,
+                "unkeyed": l.counts.unkeyed,
             })
         })
         .collect();

@@ -225,8 +225,6 @@ pub fn write(dir: &Path, date: NaiveDate, state: &StateFile) -> Result<PathBuf> 
 pub struct Previous {
     /// The date of the state file read, if any.
     pub date: Option<NaiveDate>,
-    /// Per check (config order), the carried records by key.
-    pub carried: Vec<Carried>,
     /// Per (check, key): when it was first seen, and the kinds open after the previous night.
     pub open: HashMap<(usize, String), (NaiveDate, Vec<String>)>,
     /// Per check, the keys open as an amount mismatch or a duplicate: later postings under them
@@ -237,20 +235,34 @@ pub struct Previous {
     pub warnings: Vec<String>,
 }
 
-/// Appends the previous night's open records to the sources' records (with their original file
-/// and line; a file also read tonight is taken from tonight's read) and indexes them per check.
+/// One record carried over from the previous night for one side of one check, ready to be placed
+/// among tonight's records of its key's partition (see [`place`]).
+#[derive(Debug, Clone)]
+pub struct CarriedRecord {
+    pub check: usize,
+    pub side: Side,
+    /// The source's index in the plan.
+    pub source: usize,
+    pub file: String,
+    pub line: u64,
+    pub key: String,
+    pub record: Record,
+}
+
+/// Reads the previous night's state into what tonight needs: the open keys with their first-seen
+/// dates, the keys that later postings may correct, the flows' unfinished keys, and the carried
+/// records (each file they come from that tonight does not read is added to its source's files).
 pub fn carry_in(
     plan: &mut RunPlan,
-    loaded: &mut [Loaded],
     previous: Option<Dated>,
-) -> Result<Previous> {
+) -> Result<(Previous, Vec<CarriedRecord>)> {
     let mut out = Previous {
-        carried: vec![Carried::new(); plan.checks.len()],
         correctable: vec![HashSet::new(); plan.checks.len()],
         ..Previous::default()
     };
+    let mut carried = Vec::new();
     let Some((date, state)) = previous else {
-        return Ok(out);
+        return Ok((out, carried));
     };
     out.date = Some(date);
     check_config(plan, &state, date)?;
@@ -295,27 +307,6 @@ pub fn carry_in(
             None => *dropped.entry(item.check.clone()).or_default() += 1,
         }
     }
-    // Per source: records already placed, by (file, line); tonight's records of files read again.
-    let mut placed: Vec<HashMap<(String, u64), u32>> = vec![HashMap::new(); plan.sources.len()];
-    for (s, l) in loaded.iter().enumerate() {
-        let files = &plan.sources[s].files;
-        let reread: BTreeSet<&str> = state
-            .records
-            .iter()
-            .filter(|r| r.source == plan.sources[s].name)
-            .map(|r| r.file.as_str())
-            .filter(|f| files.iter().any(|x| x.display == *f))
-            .collect();
-        if reread.is_empty() {
-            continue;
-        }
-        for (i, r) in l.records[..l.fresh].iter().enumerate() {
-            let file = &files[r.origin.file as usize].display;
-            if reread.contains(file.as_str()) {
-                placed[s].insert((file.clone(), r.origin.line), i as u32);
-            }
-        }
-    }
     for r in &state.records {
         let Some(&c) = check_index.get(r.check.as_str()) else {
             continue;
@@ -340,27 +331,15 @@ pub fn carry_in(
                 r.check
             );
         }
-        // A file read again tonight supplies the record, if its line still holds the same key.
-        let reread = placed[s]
-            .get(&(r.file.clone(), r.line))
-            .copied()
-            .filter(|&i| loaded[s].records[i as usize].key.as_deref() == Some(r.key.as_str()));
-        let idx = match reread {
-            Some(i) => i,
-            None => {
-                let record = to_record(r, source)?;
-                let i = u32::try_from(loaded[s].records.len())
-                    .map_err(|_| anyhow!("too many records"))?;
-                loaded[s].records.push(record);
-                placed[s].insert((r.file.clone(), r.line), i);
-                i
-            }
-        };
-        let entry = out.carried[c].entry(r.key.clone()).or_default();
-        let list = &mut entry[if side == Side::From { 0 } else { 1 }];
-        if !list.contains(&idx) {
-            list.push(idx);
-        }
+        carried.push(CarriedRecord {
+            check: c,
+            side,
+            source: s,
+            file: r.file.clone(),
+            line: r.line,
+            key: r.key.clone(),
+            record: to_record(r, source)?,
+        });
     }
     for (check, n) in dropped {
         out.warnings.push(format!(
@@ -384,7 +363,57 @@ pub fn carry_in(
         parse_date(&f.first_seen, "state flow first_seen")?;
     }
     out.flows = kept;
-    Ok(out)
+    Ok((out, carried))
+}
+
+/// Places carried records among one partition's records (`loaded`, tonight's records of the keys
+/// the carried ones belong to) and indexes them per check. A record of a file read again tonight is
+/// taken from tonight's read, if its line still holds the same key; any other is appended after
+/// tonight's records, once however many checks carry it.
+pub fn place(plan: &RunPlan, loaded: &mut [Loaded], carried: &[&CarriedRecord]) -> Vec<Carried> {
+    let mut out = vec![Carried::new(); plan.checks.len()];
+    // Per source: records already placed, by (file, line); tonight's records of files read again.
+    let mut placed: Vec<HashMap<(&str, u64), u32>> = vec![HashMap::new(); plan.sources.len()];
+    for (s, l) in loaded.iter().enumerate() {
+        let files = &plan.sources[s].files;
+        let reread: BTreeSet<&str> = carried
+            .iter()
+            .filter(|r| r.source == s)
+            .map(|r| r.file.as_str())
+            .filter(|f| files.iter().any(|x| !x.carried && x.display == *f))
+            .collect();
+        if reread.is_empty() {
+            continue;
+        }
+        for (i, r) in l.records[..l.fresh].iter().enumerate() {
+            let file = files[r.origin.file as usize].display.as_str();
+            if reread.contains(file) {
+                placed[s].insert((file, r.origin.line), i as u32);
+            }
+        }
+    }
+    for r in carried {
+        let s = r.source;
+        let reread = placed[s]
+            .get(&(r.file.as_str(), r.line))
+            .copied()
+            .filter(|&i| loaded[s].records[i as usize].key.as_deref() == Some(r.key.as_str()));
+        let idx = match reread {
+            Some(i) => i,
+            None => {
+                let i = loaded[s].records.len() as u32;
+                loaded[s].records.push(r.record.clone());
+                placed[s].insert((r.file.as_str(), r.line), i);
+                i
+            }
+        };
+        let entry = out[r.check].entry(r.key.clone()).or_default();
+        let list = &mut entry[if r.side == Side::From { 0 } else { 1 }];
+        if !list.contains(&idx) {
+            list.push(idx);
+        }
+    }
+    out
 }
 
 /// Refuses a state whose sources mapped other fields (carried records could not be compared on a

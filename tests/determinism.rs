@@ -109,11 +109,25 @@ fn write_case(dir: &Path, shuffle: bool) {
 }
 
 fn run(dir: &Path, out: &str, threads: Option<&str>) {
+    run_with(dir, out, threads.map_or(vec![], |n| vec!["--threads", n]));
+}
+
+fn run_with(dir: &Path, out: &str, extra: Vec<&str>) {
     let mut args = vec!["run", "-q", "-c", "recon.toml", "-o", out];
-    if let Some(n) = threads {
-        args.extend(["--threads", n]);
-    }
+    args.extend(extra);
     common::recon(dir, &args).expect_code(1);
+}
+
+#[test]
+fn same_bytes_in_one_partition_or_many() {
+    let dir = tempfile::tempdir().unwrap();
+    write_case(dir.path(), false);
+    run_with(dir.path(), "p1", vec!["--partitions", "1"]);
+    for n in ["2", "64", "1024"] {
+        let out = format!("p{n}");
+        run_with(dir.path(), &out, vec!["--partitions", n, "--threads", "2"]);
+        common::assert_same_dir(&dir.path().join(&out), &dir.path().join("p1"));
+    }
 }
 
 #[test]

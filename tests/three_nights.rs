@@ -14,9 +14,14 @@ const NIGHTS: [&str; 3] = ["2026-10-24", "2026-10-25", "2026-10-26"];
 /// Runs one night into `work/out-<date>`, then gathers its outputs, stdout and the state file it
 /// wrote into `work/seen-<date>`, which is compared with the expected folder. Returns the exit code.
 fn run_night(work: &Path, date: &str) -> i32 {
+    run_night_with(work, date, &[])
+}
+
+/// [`run_night`] with more arguments.
+fn run_night_with(work: &Path, date: &str, extra: &[&str]) -> i32 {
     let out = work.join(format!("out-{date}"));
     let state = work.join("state");
-    let run = night(date, Some(&state), &out, false);
+    let run = night(date, Some(&state), &out, false, extra);
     assert!(
         run.stderr().is_empty(),
         "no warnings expected\n{}",
@@ -36,7 +41,7 @@ fn run_night(work: &Path, date: &str) -> i32 {
 }
 
 /// Runs the fixture's config for `date` with `--state` (if given) into `out`.
-fn night(date: &str, state: Option<&Path>, out: &Path, quiet: bool) -> common::Run {
+fn night(date: &str, state: Option<&Path>, out: &Path, quiet: bool, extra: &[&str]) -> common::Run {
     let mut args = vec![
         "run",
         "-c",
@@ -51,6 +56,7 @@ fn night(date: &str, state: Option<&Path>, out: &Path, quiet: bool) -> common::R
     if quiet {
         args.push("-q");
     }
+    args.extend_from_slice(extra);
     recon(&root(), &args)
 }
 
@@ -68,6 +74,18 @@ fn three_nights_night_by_night() {
             assert_same_dir(&seen, &expected(date));
         }
         assert_eq!(code, 1, "night {date}: breaks are open every night");
+    }
+}
+
+#[test]
+fn three_nights_in_partitions_give_the_same_outputs_and_state() {
+    // Carried records, flows and resolutions cross partitions only through the state: split into
+    // 8 partitions (every key of this fixture alone in one, or nearly), nothing may change.
+    let work = tempfile::tempdir().unwrap();
+    for date in NIGHTS {
+        let code = run_night_with(work.path(), date, &["--partitions", "8"]);
+        assert_same_dir(&work.path().join(format!("seen-{date}")), &expected(date));
+        assert_eq!(code, 1);
     }
 }
 
@@ -91,7 +109,7 @@ fn a_night_without_state_reports_only_what_it_sees() {
     // inside no window (unexpected), and nothing is resolved.
     let work = tempfile::tempdir().unwrap();
     let out = work.path().join("o");
-    let run = night(NIGHTS[1], None, &out, true);
+    let run = night(NIGHTS[1], None, &out, true, &[]);
     run.expect_code(1);
     let breaks = fs::read_to_string(out.join("breaks.csv")).unwrap();
     let unexpected: Vec<&str> = breaks
@@ -110,7 +128,7 @@ fn a_skipped_night_is_warned_about_and_nothing_is_replayed_blindly() {
     let work = tempfile::tempdir().unwrap();
     run_night(work.path(), NIGHTS[0]);
     let out = work.path().join("o");
-    let run = night(NIGHTS[2], Some(&work.path().join("state")), &out, true);
+    let run = night(NIGHTS[2], Some(&work.path().join("state")), &out, true, &[]);
     run.expect_code(1);
     assert!(
         run.stderr()

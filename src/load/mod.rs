@@ -4,6 +4,7 @@
 mod delimited;
 mod jsonl;
 
+use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 
@@ -83,6 +84,42 @@ pub struct Loaded {
     pub header_repeats: Vec<Origin>,
     /// Line ends read (a chunk's, while loading; see `load_file`).
     lines: u64,
+    /// What the run counted of the records, partition by partition: once the partitions are done,
+    /// `records` holds only those behind findings.
+    pub counts: Counts,
+}
+
+/// A source's records as the run counted them (see [`crate::partition`]).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Counts {
+    /// Records read tonight.
+    pub records: usize,
+    /// Records brought in from `--state` (each file and line once).
+    pub carried: usize,
+    /// Tonight's records without a key.
+    pub unkeyed: usize,
+    /// Records with a key, tonight's and carried.
+    pub keyed: usize,
+    /// Pairs of keys that differ only by case or surrounding spaces, and the smallest such pair.
+    pub clashes: usize,
+    pub clash_example: Option<(String, String)>,
+}
+
+impl Counts {
+    /// Adds one partition's records: tonight's (`records[..fresh]`) and the carried ones after them.
+    pub fn add(&mut self, records: &[Record], fresh: usize, clashes: BTreeSet<(String, String)>) {
+        self.records += fresh;
+        self.carried += records.len() - fresh;
+        let unkeyed = records[..fresh].iter().filter(|r| r.key.is_none()).count();
+        self.unkeyed += unkeyed;
+        self.keyed += records.len() - unkeyed;
+        self.clashes += clashes.len();
+        if let Some(first) = clashes.into_iter().next()
+            && self.clash_example.as_ref().is_none_or(|e| first < *e)
+        {
+            self.clash_example = Some(first);
+        }
+    }
 }
 
 impl Loaded {
@@ -90,6 +127,15 @@ impl Loaded {
     fn for_file() -> Loaded {
         Loaded {
             files: vec![FileStats::default()],
+            ..Default::default()
+        }
+    }
+
+    /// Records alone, all of them read tonight (one partition's share of a source).
+    pub fn of_records(records: Vec<Record>) -> Loaded {
+        Loaded {
+            fresh: records.len(),
+            records,
             ..Default::default()
         }
     }

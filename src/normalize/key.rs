@@ -33,6 +33,20 @@ impl KeyCleanup {
     }
 }
 
+/// FNV-1a of a key trimmed and lowercased, without building the folded string for ASCII keys: keys
+/// that differ only by case or surrounding spaces have the same folded hash.
+pub fn folded_hash(key: &str) -> u64 {
+    let t = key.trim();
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut feed = |b: u8| h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+    if t.is_ascii() {
+        t.bytes().for_each(|b| feed(b.to_ascii_lowercase()));
+    } else {
+        t.to_lowercase().bytes().for_each(feed);
+    }
+    h
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,160 @@
+//! Partitions: a run's records split by a hash of their key, so that the run can match, classify
+//! and follow one partition at a time and keep only the records behind its findings.
+//!
+//! Every record of a key, in every source, lands in the same partition, and so do keys that differ
+//! only by case or surrounding spaces (the partition comes from a hash of the folded key), so each
+//! partition is a complete little run: its matching, classification, flows and key-clash warnings
+//! need nothing from the others. The findings of all partitions are then merged and sorted, so the
+//! outputs do not depend on how many partitions there were.
+
+use crate::classify::{Break, CheckResult, Side};
+use crate::config::RunPlan;
+use crate::load::Loaded;
+use crate::model::Record;
+use crate::normalize::key::folded_hash;
+
+/// The partition of a key among `1 << bits`; unkeyed records are all in partition 0.
+pub fn part_of(key: Option<&str>, bits: u32) -> usize {
+    match key {
+        Some(k) if bits > 0 => {
+            // FNV's low bits mix well and its high bits less so: spread them before taking the top.
+            let h = folded_hash(k).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            (h >> (64 - bits)) as usize
+        }
+        _ => 0,
+    }
+}
+
+/// How many bits of partition number a run uses: `requested` partitions (rounded up to a power of
+/// two, at most 4096), or one partition.
+pub fn bits_for(requested: Option<usize>) -> u32 {
+    requested
+        .unwrap_or(1)
+        .clamp(1, 1 << 12)
+        .next_power_of_two()
+        .trailing_zeros()
+}
+
+/// Every source's records, by partition, each partition's in file order.
+pub struct Store {
+    /// `[partition][source]`.
+    parts: Vec<Vec<Vec<Record>>>,
+}
+
+impl Store {
+    /// Moves the loaded records into their partitions (one partition: no copy at all).
+    pub fn new(loaded: &mut [Loaded], bits: u32) -> Store {
+        let n = 1usize << bits;
+        let mut parts: Vec<Vec<Vec<Record>>> =
+            (0..n).map(|_| vec![Vec::new(); loaded.len()]).collect();
+        for (s, l) in loaded.iter_mut().enumerate() {
+            let records = std::mem::take(&mut l.records);
+            l.fresh = 0;
+            if n == 1 {
+                parts[0][s] = records;
+                continue;
+            }
+            for r in records {
+                parts[part_of(r.key.as_deref(), bits)][s].push(r);
+            }
+        }
+        Store { parts }
+    }
+
+    pub fn len(&self) -> usize {
+        self.parts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.parts.is_empty()
+    }
+
+    /// Partition `p`'s records as one `Loaded` per source (records only, all of them fresh),
+    /// leaving the partition empty.
+    pub fn take(&mut self, p: usize) -> Vec<Loaded> {
+        std::mem::take(&mut self.parts[p])
+            .into_iter()
+            .map(Loaded::of_records)
+            .collect()
+    }
+}
+
+const NONE: u32 = u32::MAX;
+
+/// The records behind the findings of the partitions done so far, per source: what the outputs,
+/// the repair plan and the state need once the partitions' records are gone.
+pub struct Kept {
+    pub records: Vec<Vec<Record>>,
+}
+
+impl Kept {
+    pub fn new(sources: usize) -> Kept {
+        Kept {
+            records: vec![Vec::new(); sources],
+        }
+    }
+
+    /// Copies every record that one partition's results name into the kept records, and renumbers
+    /// the results' record indices to match.
+    pub fn absorb(&mut self, plan: &RunPlan, part: &[Loaded], results: &mut [CheckResult]) {
+        let mut map: Vec<Vec<u32>> = part.iter().map(|l| vec![NONE; l.records.len()]).collect();
+        let mut keep = |s: usize, idx: &mut Vec<u32>| {
+            for i in idx.iter_mut() {
+                let slot = &mut map[s][*i as usize];
+                if *slot == NONE {
+                    *slot = self.records[s].len() as u32;
+                    self.records[s].push(part[s].records[*i as usize].clone());
+                }
+                *i = *slot;
+            }
+        };
+        for (c, res) in results.iter_mut().enumerate() {
+            let check = &plan.checks[c];
+            let (f, t) = (check.source(Side::From), check.source(Side::To));
+            for Break { from, to, .. } in &mut res.breaks {
+                keep(f, from);
+                keep(t, to);
+            }
+            for x in &mut res.resolved {
+                keep(f, &mut x.from);
+                keep(t, &mut x.to);
+            }
+            for (_, from, to) in &mut res.open {
+                keep(f, from);
+                keep(t, to);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn case_and_space_variants_share_a_partition_and_keys_spread() {
+        for bits in [1, 3, 8] {
+            let p = part_of(Some("ORD-17"), bits);
+            assert_eq!(part_of(Some(" ord-17 "), bits), p);
+            assert_eq!(part_of(Some("Ord-17"), bits), p);
+            assert!(p < 1 << bits);
+        }
+        assert_eq!(part_of(None, 5), 0);
+        assert_eq!(part_of(Some("anything"), 0), 0);
+        // 8 partitions, 8000 keys: each gets a fair share.
+        let mut n = [0usize; 8];
+        for i in 0..8000 {
+            n[part_of(Some(&format!("idem_{i:024x}")), 3)] += 1;
+        }
+        assert!(n.iter().all(|&c| (800..1200).contains(&c)), "{n:?}");
+    }
+
+    #[test]
+    fn partition_counts_round_up_to_powers_of_two() {
+        assert_eq!(bits_for(None), 0);
+        assert_eq!(bits_for(Some(1)), 0);
+        assert_eq!(bits_for(Some(3)), 2);
+        assert_eq!(bits_for(Some(8)), 3);
+        assert_eq!(bits_for(Some(1 << 20)), 12);
+    }
+}
