@@ -61,6 +61,11 @@ pub struct RunArgs {
     /// memory. Outputs do not depend on it. Default: one partition.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub partitions: Option<u32>,
+    /// Where partitions wait to be matched, when there are several: temporary files, unlinked as
+    /// soon as they are made, so nothing is left behind even by a killed run. Default: $TMPDIR,
+    /// or /tmp.
+    #[arg(long, value_name = "DIR")]
+    pub spill: Option<PathBuf>,
     /// Print nothing on stdout; the exit code and the output files say everything.
     #[arg(long, short)]
     pub quiet: bool,

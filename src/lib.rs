@@ -42,7 +42,18 @@ pub fn run(args: &cli::RunArgs) -> Result<ExitStatus> {
         plan.sources.len(),
         plan.date
     ));
-    let mut loaded = load::load_all(&plan.sources)?;
+    let bits = partition::bits_for(args.partitions.map(|n| n as usize));
+    let mut loaded = match bits {
+        0 => load::load_all(&plan.sources)?,
+        _ => {
+            let dir = args.spill.clone().unwrap_or_else(std::env::temp_dir);
+            let spec = partition::spill::SpillSpec {
+                bits,
+                dir: Some(dir),
+            };
+            load::load_all_partitioned(&plan.sources, &spec)?
+        }
+    };
     for (s, l) in plan.sources.iter().zip(&loaded) {
         progress.say(format!(
             "  {}: {} rows read, {} rejected",
@@ -52,7 +63,6 @@ pub fn run(args: &cli::RunArgs) -> Result<ExitStatus> {
         ));
     }
     let (previous, carried) = state::carry_in(&mut plan, stored)?;
-    let bits = partition::bits_for(args.partitions.map(|n| n as usize));
     let mut store = partition::Store::new(&mut loaded, bits);
     // What each partition brings in from the state: the carried records and flow items of its keys.
     let mut carried_in: Vec<Vec<&state::CarriedRecord>> = vec![Vec::new(); store.len()];
@@ -76,7 +86,7 @@ pub fn run(args: &cli::RunArgs) -> Result<ExitStatus> {
     let mut flows = flow::FlowResults::default();
     let mut kept = partition::Kept::new(plan.sources.len());
     for p in 0..store.len() {
-        let mut part = store.take(p);
+        let mut part = store.take(p)?;
         let carried = state::place(&plan, &mut part, &carried_in[p]);
         let hashes = part
             .iter()

@@ -16,6 +16,7 @@ use crate::model::{Key, Minor, Origin, Record, Shared};
 use crate::normalize::currency::Currency;
 use crate::normalize::money::{NumberFormat, parse_amount};
 use crate::normalize::time::{Stamp, parse_time};
+use crate::partition::spill::{ChunkWriter, SpillSpec, SpilledChunk};
 
 pub use delimited::read_csv_header;
 
@@ -87,6 +88,9 @@ pub struct Loaded {
     /// What the run counted of the records, partition by partition: once the partitions are done,
     /// `records` holds only those behind findings.
     pub counts: Counts,
+    /// When the run is partitioned: the records, encoded by partition, one entry per chunk read
+    /// (files in order, each file's chunks in order), instead of `records`.
+    pub(crate) spilled: Vec<SpilledChunk>,
 }
 
 /// A source's records as the run counted them (see [`crate::partition`]).
@@ -172,7 +176,16 @@ pub fn load_all(sources: &[SourcePlan]) -> Result<Vec<Loaded>> {
 pub fn load_all_in(sources: &[SourcePlan], min_chunk: u64) -> Result<Vec<Loaded>> {
     sources
         .par_iter()
-        .map(|s| load_source(s, min_chunk))
+        .map(|s| load_source(s, min_chunk, None))
+        .collect()
+}
+
+/// [`load_all`], with the records encoded into partitions as they are read (see
+/// [`crate::partition`]) rather than collected: `Loaded::records` stays empty.
+pub fn load_all_partitioned(sources: &[SourcePlan], spill: &SpillSpec) -> Result<Vec<Loaded>> {
+    sources
+        .par_iter()
+        .map(|s| load_source(s, MIN_CHUNK, Some(spill)))
         .collect()
 }
 
@@ -181,13 +194,13 @@ pub fn chunk_count(source: &SourcePlan, file: usize, min_chunk: u64) -> Result<u
     Ok(chunks(source, &source.files[file], min_chunk)?.map_or(1, |c| c.len()))
 }
 
-fn load_source(source: &SourcePlan, min_chunk: u64) -> Result<Loaded> {
+fn load_source(source: &SourcePlan, min_chunk: u64, spill: Option<&SpillSpec>) -> Result<Loaded> {
     let per_file: Vec<Loaded> = source
         .files
         .par_iter()
         .enumerate()
         .map(|(i, f)| {
-            load_file(source, i as u32, f, min_chunk)
+            load_file(source, i as u32, f, min_chunk, spill)
                 .with_context(|| format!("cannot read {}", f.display))
         })
         .collect::<Result<_>>()?;
@@ -205,6 +218,7 @@ fn load_source(source: &SourcePlan, min_chunk: u64) -> Result<Loaded> {
         out.rejects.extend(part.rejects);
         out.files.extend(part.files);
         out.header_repeats.extend(part.header_repeats);
+        out.spilled.extend(part.spilled);
         if let Some((n, p)) = part.json_present {
             objects += n;
             present.iter_mut().zip(p).for_each(|(a, b)| *a += b);
@@ -227,6 +241,7 @@ fn load_file(
     file: u32,
     f: &crate::config::InputFile,
     min_chunk: u64,
+    spill: Option<&SpillSpec>,
 ) -> Result<Loaded> {
     let read =
         |reader: Box<dyn BufRead + Send>, sink: &mut Sink, header: Option<&[String]>| match source
@@ -235,22 +250,45 @@ fn load_file(
             Format::Csv => delimited::load(source, file, reader, sink, header),
             Format::Jsonl => jsonl::load(source, file, reader, sink),
         };
+    // Partitioned: each chunk encodes its records into its own partition segments.
+    let spilled = |reader, header: Option<&[String]>, spec| -> Result<Loaded> {
+        let mut sink = Sink::Parts(ChunkWriter::new(spec)?);
+        let mut l = read(reader, &mut sink, header)?;
+        if let Sink::Parts(w) = sink {
+            l.spilled.push(w.finish()?);
+        }
+        Ok(l)
+    };
     let Some(chunks) = chunks(source, f, min_chunk)? else {
+        let reader = open_input(&f.path, &f.display, source.encoding)?;
+        if let Some(spec) = spill {
+            return spilled(reader, None, spec);
+        }
         // Rows are at least ~40 bytes in any export we reconcile: reserving that many records up
         // front costs nothing until used (untouched pages are never faulted in), and saves the
         // copy-and-fault of every doubling.
         let estimate = usize::try_from(f.bytes / 40).unwrap_or(0);
         let mut sink = Sink::Grow(Vec::with_capacity(estimate));
-        let mut l = read(
-            open_input(&f.path, &f.display, source.encoding)?,
-            &mut sink,
-            None,
-        )?;
+        let mut l = read(reader, &mut sink, None)?;
         if let Sink::Grow(v) = sink {
             l.records = v;
         }
         return Ok(l);
     };
+    if let Some(spec) = spill {
+        let parts: Vec<Loaded> = chunks
+            .par_iter()
+            .map(|c| {
+                let reader = open_range(&f.path, c.start, c.len)?;
+                spilled(reader, c.header.as_deref(), spec)
+            })
+            .collect::<Result<_>>()?;
+        let (mut out, bases) = merge_chunks(source, parts);
+        for (chunk, base) in out.spilled.iter_mut().zip(bases) {
+            chunk.base = base;
+        }
+        return Ok(out);
+    }
     let room: usize = chunks.iter().map(|c| c.room).sum();
     let mut slots: Vec<Option<Record>> = Vec::with_capacity(room);
     slots.par_extend(rayon::iter::repeat_n(None, room));
@@ -278,29 +316,7 @@ fn load_file(
             }
         })
         .collect::<Result<_>>()?;
-    let mut out = Loaded::for_file();
-    let mut objects = 0;
-    let mut present = vec![0u64; source.slots.len()];
-    // Line ends before each chunk, to add to the line numbers it counted from its own start.
-    let mut bases = Vec::with_capacity(parts.len());
-    let mut base = 0u64;
-    for mut part in parts {
-        part.rejects.iter_mut().for_each(|r| r.origin.line += base);
-        part.header_repeats.iter_mut().for_each(|o| o.line += base);
-        bases.push(base);
-        base += part.lines;
-        out.files[0].rows += part.files[0].rows;
-        out.files[0].rejected += part.files[0].rejected;
-        out.rejects.append(&mut part.rejects);
-        out.header_repeats.append(&mut part.header_repeats);
-        if let Some((n, p)) = part.json_present {
-            objects += n;
-            present.iter_mut().zip(p).for_each(|(a, b)| *a += b);
-        }
-    }
-    if source.format == Format::Jsonl {
-        out.json_present = Some((objects, present));
-    }
+    let (mut out, bases) = merge_chunks(source, parts);
     shares(&mut slots, &chunks)
         .into_par_iter()
         .zip(bases)
@@ -316,6 +332,35 @@ fn load_file(
     let records = slots.into_iter().filter_map(|r| r).collect();
     out.records = records;
     Ok(out)
+}
+
+/// One file's chunks, read, as one result (without their records), and the line ends before each
+/// chunk, to add to the line numbers it counted from its own start.
+fn merge_chunks(source: &SourcePlan, parts: Vec<Loaded>) -> (Loaded, Vec<u64>) {
+    let mut out = Loaded::for_file();
+    let mut objects = 0;
+    let mut present = vec![0u64; source.slots.len()];
+    let mut bases = Vec::with_capacity(parts.len());
+    let mut base = 0u64;
+    for mut part in parts {
+        part.rejects.iter_mut().for_each(|r| r.origin.line += base);
+        part.header_repeats.iter_mut().for_each(|o| o.line += base);
+        bases.push(base);
+        base += part.lines;
+        out.files[0].rows += part.files[0].rows;
+        out.files[0].rejected += part.files[0].rejected;
+        out.rejects.append(&mut part.rejects);
+        out.header_repeats.append(&mut part.header_repeats);
+        out.spilled.append(&mut part.spilled);
+        if let Some((n, p)) = part.json_present {
+            objects += n;
+            present.iter_mut().zip(p).for_each(|(a, b)| *a += b);
+        }
+    }
+    if source.format == Format::Jsonl {
+        out.json_present = Some((objects, present));
+    }
+    (out, bases)
 }
 
 /// A part of one file that one thread reads: whole lines, from `start` for `len` bytes.
@@ -526,6 +571,8 @@ fn skip_bom<R: BufRead>(reader: &mut R) -> std::io::Result<()> {
 /// advance for the whole file (so that chunks read in parallel need no copying afterwards).
 pub(crate) enum Sink<'s> {
     Grow(Vec<Record>),
+    /// Encoded into partitions (see [`crate::partition::spill`]).
+    Parts(ChunkWriter),
     Slots {
         slots: &'s mut [Option<Record>],
         used: usize,
@@ -538,6 +585,7 @@ impl Sink<'_> {
     fn put(&mut self, r: Record) {
         match self {
             Sink::Grow(v) => v.push(r),
+            Sink::Parts(w) => w.put(&r),
             Sink::Slots {
                 slots,
                 used,

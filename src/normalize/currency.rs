@@ -107,6 +107,19 @@ impl Currency {
         self.exponent
     }
 
+    /// The code and exponent as four bytes, for records spilled to disk.
+    pub(crate) fn to_bytes(self) -> [u8; 4] {
+        [self.code[0], self.code[1], self.code[2], self.exponent]
+    }
+
+    /// Reads [`Currency::to_bytes`] back.
+    pub(crate) fn from_bytes(b: [u8; 4]) -> Currency {
+        Currency {
+            code: [b[0], b[1], b[2]],
+            exponent: b[3],
+        }
+    }
+
     /// Formats minor units as a plain decimal in major units: `-1234` USD is `-12.34`, `1200` JPY `1200`.
     pub fn format(&self, minor: i128) -> String {
         format_scaled(minor, self.exponent)

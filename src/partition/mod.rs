@@ -7,6 +7,11 @@
 //! need nothing from the others. The findings of all partitions are then merged and sorted, so the
 //! outputs do not depend on how many partitions there were.
 
+pub mod spill;
+
+use anyhow::Result;
+use rayon::prelude::*;
+
 use crate::classify::{Break, CheckResult, Side};
 use crate::config::RunPlan;
 use crate::load::Loaded;
@@ -37,44 +42,65 @@ pub fn bits_for(requested: Option<usize>) -> u32 {
 
 /// Every source's records, by partition, each partition's in file order.
 pub struct Store {
-    /// `[partition][source]`.
-    parts: Vec<Vec<Vec<Record>>>,
+    parts: usize,
+    sources: Vec<Held>,
+}
+
+/// One source's records: in memory by partition, or encoded by the loader (see [`spill`]).
+enum Held {
+    Records(Vec<Vec<Record>>),
+    Spilled(Vec<spill::SpilledChunk>),
 }
 
 impl Store {
-    /// Moves the loaded records into their partitions (one partition: no copy at all).
+    /// Takes the loaded records (or the loader's encoded chunks) into their partitions; with one
+    /// partition nothing is copied.
     pub fn new(loaded: &mut [Loaded], bits: u32) -> Store {
         let n = 1usize << bits;
-        let mut parts: Vec<Vec<Vec<Record>>> =
-            (0..n).map(|_| vec![Vec::new(); loaded.len()]).collect();
-        for (s, l) in loaded.iter_mut().enumerate() {
-            let records = std::mem::take(&mut l.records);
-            l.fresh = 0;
-            if n == 1 {
-                parts[0][s] = records;
-                continue;
-            }
-            for r in records {
-                parts[part_of(r.key.as_deref(), bits)][s].push(r);
-            }
-        }
-        Store { parts }
+        let sources = loaded
+            .iter_mut()
+            .map(|l| {
+                let records = std::mem::take(&mut l.records);
+                l.fresh = 0;
+                if !l.spilled.is_empty() {
+                    return Held::Spilled(std::mem::take(&mut l.spilled));
+                }
+                if n == 1 {
+                    return Held::Records(vec![records]);
+                }
+                let mut parts: Vec<Vec<Record>> = vec![Vec::new(); n];
+                for r in records {
+                    parts[part_of(r.key.as_deref(), bits)].push(r);
+                }
+                Held::Records(parts)
+            })
+            .collect();
+        Store { parts: n, sources }
     }
 
     pub fn len(&self) -> usize {
-        self.parts.len()
+        self.parts
     }
 
     pub fn is_empty(&self) -> bool {
-        self.parts.is_empty()
+        self.parts == 0
     }
 
     /// Partition `p`'s records as one `Loaded` per source (records only, all of them fresh),
     /// leaving the partition empty.
-    pub fn take(&mut self, p: usize) -> Vec<Loaded> {
-        std::mem::take(&mut self.parts[p])
-            .into_iter()
-            .map(Loaded::of_records)
+    pub fn take(&mut self, p: usize) -> Result<Vec<Loaded>> {
+        self.sources
+            .par_iter_mut()
+            .map(|held| match held {
+                Held::Records(parts) => Ok(Loaded::of_records(std::mem::take(&mut parts[p]))),
+                Held::Spilled(chunks) => {
+                    let mut records = Vec::with_capacity(chunks.iter().map(|c| c.count(p)).sum());
+                    for c in chunks.iter() {
+                        c.read(p, &mut records)?;
+                    }
+                    Ok(Loaded::of_records(records))
+                }
+            })
             .collect()
     }
 }

@@ -1,0 +1,399 @@
+//! Records waiting for their partition: encoded compactly (about 55 bytes for a typical row, against
+//! about 140 as a [`Record`]) into segments per partition, kept in memory or written to a temporary
+//! file that is unlinked as soon as it is created, so that a killed run leaves nothing behind.
+//!
+//! Each loader chunk (a whole file, or one thread's share of it) writes its own segments and keeps
+//! its own table of shared values (statuses, accounts, extra fields), so chunks never wait for one
+//! another; a partition is read back chunk by chunk, in file order.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, anyhow};
+use chrono::{DateTime, Datelike, NaiveDate};
+
+use crate::model::{Key, Minor, Origin, Record, Shared};
+use crate::normalize::currency::Currency;
+
+/// Where and how finely the records of a run are partitioned.
+#[derive(Debug, Clone)]
+pub struct SpillSpec {
+    /// `1 << bits` partitions.
+    pub bits: u32,
+    /// The folder for the temporary files; `None` keeps the segments in memory.
+    pub dir: Option<PathBuf>,
+}
+
+/// Bytes a partition's buffer collects before it becomes a segment.
+const SEGMENT: usize = 64 << 10;
+
+#[derive(Debug)]
+enum Segment {
+    Memory(Vec<u8>),
+    Disk { offset: u64, len: usize },
+}
+
+/// One chunk's records, being written.
+pub struct ChunkWriter {
+    bits: u32,
+    buffers: Vec<Vec<u8>>,
+    counts: Vec<usize>,
+    segments: Vec<Vec<Segment>>,
+    file: Option<File>,
+    file_len: u64,
+    symbols: Vec<Shared>,
+    /// A shared value's id, by the address of its text. The table keeps every value alive, so an
+    /// address is never reused for another value while it is in here.
+    ids: HashMap<usize, u32, foldhash::fast::FixedState>,
+    /// The first write error: reported by [`ChunkWriter::finish`].
+    error: Option<io::Error>,
+}
+
+impl ChunkWriter {
+    pub fn new(spec: &SpillSpec) -> Result<ChunkWriter> {
+        let n = 1usize << spec.bits;
+        let file =
+            match &spec.dir {
+                None => None,
+                Some(dir) => Some(tempfile::tempfile_in(dir).with_context(|| {
+                    format!("cannot create a temporary file in {}", dir.display())
+                })?),
+            };
+        Ok(ChunkWriter {
+            bits: spec.bits,
+            buffers: (0..n).map(|_| Vec::new()).collect(),
+            counts: vec![0; n],
+            segments: (0..n).map(|_| Vec::new()).collect(),
+            file,
+            file_len: 0,
+            symbols: Vec::new(),
+            ids: HashMap::default(),
+            error: None,
+        })
+    }
+
+    /// Adds one record to its key's partition.
+    pub fn put(&mut self, r: &Record) {
+        let p = super::part_of(r.key.as_deref(), self.bits);
+        let mut buf = std::mem::take(&mut self.buffers[p]);
+        self.encode(r, &mut buf);
+        self.counts[p] += 1;
+        if buf.len() >= SEGMENT {
+            self.flush(p, buf);
+        } else {
+            self.buffers[p] = buf;
+        }
+    }
+
+    fn symbol(&mut self, v: &Shared) -> u32 {
+        let at = v.as_ptr() as usize;
+        if let Some(&id) = self.ids.get(&at) {
+            return id;
+        }
+        let id = self.symbols.len() as u32;
+        self.symbols.push(v.clone());
+        self.ids.insert(at, id);
+        id
+    }
+
+    fn encode(&mut self, r: &Record, out: &mut Vec<u8>) {
+        let flags = u8::from(r.key.is_some())
+            | u8::from(r.amount.is_some()) << 1
+            | u8::from(r.currency.is_some()) << 2
+            | u8::from(r.at.is_some()) << 3
+            | u8::from(r.date.is_some()) << 4
+            | u8::from(r.status.is_some()) << 5
+            | u8::from(r.account.is_some()) << 6;
+        out.push(flags);
+        if let Some(k) = &r.key {
+            varint(out, k.len() as u64);
+            out.extend_from_slice(k.as_bytes());
+        }
+        if let Some(a) = r.amount {
+            varint(out, zigzag(a.0));
+        }
+        if let Some(c) = r.currency {
+            out.extend_from_slice(&c.to_bytes());
+        }
+        if let Some(at) = r.at {
+            varint(out, zigzag(at.timestamp()));
+            varint(out, at.timestamp_subsec_nanos() as u64);
+        }
+        if let Some(d) = r.date {
+            varint(out, zigzag(d.num_days_from_ce() as i64));
+        }
+        for v in [&r.status, &r.account].into_iter().flatten() {
+            let id = self.symbol(v);
+            varint(out, id as u64);
+        }
+        varint(out, r.extra.len() as u64);
+        for v in &r.extra {
+            let id = v.as_ref().map_or(0, |v| self.symbol(v) as u64 + 1);
+            varint(out, id);
+        }
+        varint(out, r.origin.file as u64);
+        varint(out, r.origin.line);
+    }
+
+    fn flush(&mut self, p: usize, buf: Vec<u8>) {
+        let segment = match &self.file {
+            None => Segment::Memory(buf),
+            Some(f) => {
+                if let Err(e) = f.write_all_at(&buf, self.file_len)
+                    && self.error.is_none()
+                {
+                    self.error = Some(e);
+                }
+                let s = Segment::Disk {
+                    offset: self.file_len,
+                    len: buf.len(),
+                };
+                self.file_len += buf.len() as u64;
+                // The buffer is reused for the partition's next segment.
+                let mut buf = buf;
+                buf.clear();
+                self.buffers[p] = buf;
+                s
+            }
+        };
+        self.segments[p].push(segment);
+    }
+
+    /// The chunk's records, all written. `base` is added to every line when they are read back.
+    pub fn finish(mut self) -> Result<SpilledChunk> {
+        for p in 0..self.buffers.len() {
+            let buf = std::mem::take(&mut self.buffers[p]);
+            if !buf.is_empty() {
+                self.flush(p, buf);
+            }
+        }
+        if let Some(e) = self.error {
+            return Err(anyhow!("cannot write a temporary file: {e}"));
+        }
+        Ok(SpilledChunk {
+            file: self.file,
+            symbols: self.symbols,
+            segments: self.segments,
+            counts: self.counts,
+            base: 0,
+        })
+    }
+}
+
+/// One chunk's records, all written, by partition.
+#[derive(Debug)]
+pub struct SpilledChunk {
+    file: Option<File>,
+    symbols: Vec<Shared>,
+    segments: Vec<Vec<Segment>>,
+    counts: Vec<usize>,
+    /// Added to every line read back: the line ends before the chunk in its file.
+    pub base: u64,
+}
+
+impl SpilledChunk {
+    /// How many records partition `p` holds.
+    pub fn count(&self, p: usize) -> usize {
+        self.counts[p]
+    }
+
+    /// Appends partition `p`'s records to `out`, in the order they were written.
+    pub fn read(&self, p: usize, out: &mut Vec<Record>) -> Result<()> {
+        let mut scratch = Vec::new();
+        for s in &self.segments[p] {
+            let bytes: &[u8] = match s {
+                Segment::Memory(b) => b,
+                Segment::Disk { offset, len } => {
+                    scratch.resize(*len, 0);
+                    let f = self.file.as_ref().expect("disk segments have a file");
+                    f.read_exact_at(&mut scratch, *offset)
+                        .context("cannot read a temporary file back")?;
+                    &scratch
+                }
+            };
+            let mut at = 0;
+            while at < bytes.len() {
+                out.push(self.decode(bytes, &mut at)?);
+            }
+        }
+        Ok(())
+    }
+
+    fn decode(&self, b: &[u8], at: &mut usize) -> Result<Record> {
+        let bad = || anyhow!("a temporary file was changed while the run read it");
+        let flags = *b.get(*at).ok_or_else(bad)?;
+        *at += 1;
+        let mut next = || read_varint(b, at).ok_or_else(bad);
+        let key = if flags & 1 != 0 {
+            let len = next()? as usize;
+            let text = b.get(*at..*at + len).ok_or_else(bad)?;
+            *at += len;
+            Some(Key::from(std::str::from_utf8(text).map_err(|_| bad())?))
+        } else {
+            None
+        };
+        let mut next = || read_varint(b, at).ok_or_else(bad);
+        let amount = match flags & 2 != 0 {
+            true => Some(Minor(unzigzag(next()?))),
+            false => None,
+        };
+        let currency = match flags & 4 != 0 {
+            true => {
+                let c = b.get(*at..*at + 4).ok_or_else(bad)?;
+                *at += 4;
+                Some(Currency::from_bytes([c[0], c[1], c[2], c[3]]))
+            }
+            false => None,
+        };
+        let mut next = || read_varint(b, at).ok_or_else(bad);
+        let at_time = match flags & 8 != 0 {
+            true => {
+                let secs = unzigzag(next()?);
+                let nanos = u32::try_from(next()?).map_err(|_| bad())?;
+                Some(DateTime::from_timestamp(secs, nanos).ok_or_else(bad)?)
+            }
+            false => None,
+        };
+        let date = match flags & 16 != 0 {
+            true => {
+                let days = i32::try_from(unzigzag(next()?)).map_err(|_| bad())?;
+                Some(NaiveDate::from_num_days_from_ce_opt(days).ok_or_else(bad)?)
+            }
+            false => None,
+        };
+        let symbol = |id: u64| self.symbols.get(id as usize).cloned().ok_or_else(bad);
+        let status = match flags & 32 != 0 {
+            true => Some(symbol(next()?)?),
+            false => None,
+        };
+        let account = match flags & 64 != 0 {
+            true => Some(symbol(next()?)?),
+            false => None,
+        };
+        let n = next()? as usize;
+        let mut extra = Vec::with_capacity(n);
+        for _ in 0..n {
+            extra.push(match next()? {
+                0 => None,
+                id => Some(symbol(id - 1)?),
+            });
+        }
+        let file = u32::try_from(next()?).map_err(|_| bad())?;
+        let line = next()? + self.base;
+        Ok(Record {
+            key,
+            amount,
+            currency,
+            at: at_time,
+            date,
+            status,
+            account,
+            extra,
+            origin: Origin { file, line },
+        })
+    }
+}
+
+fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+fn unzigzag(v: u64) -> i64 {
+    ((v >> 1) as i64) ^ -((v & 1) as i64)
+}
+
+fn varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push(v as u8 | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn read_varint(b: &[u8], at: &mut usize) -> Option<u64> {
+    let mut v = 0u64;
+    for shift in (0..64).step_by(7) {
+        let byte = *b.get(*at)?;
+        *at += 1;
+        v |= ((byte & 0x7f) as u64) << shift;
+        if byte & 0x80 == 0 {
+            return Some(v);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(i: u64) -> Record {
+        let shared: Shared = Shared::from(if i.is_multiple_of(2) {
+            "posted"
+        } else {
+            "pending"
+        });
+        Record {
+            key: (!i.is_multiple_of(7)).then(|| Key::from(format!("key-{i}").as_str())),
+            amount: (!i.is_multiple_of(5)).then_some(Minor(i as i64 * -1_000_003)),
+            currency: Currency::parse(if i.is_multiple_of(3) { "JPY" } else { "BHD" }),
+            at: DateTime::from_timestamp(1_764_547_200 + i as i64, (i as u32 % 1000) * 1_000_000),
+            date: NaiveDate::from_ymd_opt(2026, 12, 1 + (i % 28) as u32),
+            status: (!i.is_multiple_of(4)).then(|| shared.clone()),
+            account: Some(Shared::from(format!("acct-{}", i % 3).as_str())),
+            extra: vec![None, Some(shared)],
+            origin: Origin {
+                file: (i % 3) as u32,
+                line: i * 1000 + 2,
+            },
+        }
+    }
+
+    #[test]
+    fn records_read_back_exactly_from_memory_and_from_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        for spill in [None, Some(dir.path().to_path_buf())] {
+            let spec = SpillSpec {
+                bits: 2,
+                dir: spill,
+            };
+            let mut w = ChunkWriter::new(&spec).unwrap();
+            // Enough records for several segments per partition.
+            let records: Vec<Record> = (0..20_000).map(record).collect();
+            records.iter().for_each(|r| w.put(r));
+            let mut chunk = w.finish().unwrap();
+            chunk.base = 10;
+            let mut back = Vec::new();
+            for p in 0..4 {
+                let before = back.len();
+                chunk.read(p, &mut back).unwrap();
+                assert_eq!(back.len() - before, chunk.count(p));
+            }
+            let mut want: Vec<Record> = records
+                .into_iter()
+                .map(|mut r| {
+                    r.origin.line += 10;
+                    r
+                })
+                .collect();
+            let order = |r: &Record| (r.origin.file, r.origin.line);
+            want.sort_by_key(order);
+            back.sort_by_key(order);
+            assert_eq!(back, want);
+        }
+    }
+
+    #[test]
+    fn varints_and_zigzag_round_trip_at_the_edges() {
+        for v in [0i64, 1, -1, 63, -64, 64, i64::MAX, i64::MIN, 1 << 40] {
+            let mut b = Vec::new();
+            varint(&mut b, zigzag(v));
+            let mut at = 0;
+            assert_eq!(unzigzag(read_varint(&b, &mut at).unwrap()), v);
+            assert_eq!(at, b.len());
+        }
+    }
+}
