@@ -200,7 +200,7 @@ pub(super) fn load<R: BufRead>(
         .map(|f| header.iter().position(|h| *h == f.name))
         .collect();
     let mut out = Loaded::for_file();
-    let mut interner = Interner::default();
+    let mut interner = Interner::for_sink(sink);
     let mut row = csv::ByteRecord::new();
     let mut last_start = None;
     while csv.read_byte_record(&mut row).map_err(|e| anyhow!(e))? {
@@ -258,5 +258,6 @@ pub(super) fn load<R: BufRead>(
         );
     }
     out.lines = lines.finish();
+    interner.finish(sink);
     Ok(out)
 }

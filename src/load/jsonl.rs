@@ -309,7 +309,7 @@ pub(super) fn load<R: BufRead>(
     skip_bom(&mut reader)?;
     let tree = Node::build(&source.slots);
     let mut out = Loaded::for_file();
-    let mut interner = Interner::default();
+    let mut interner = Interner::for_sink(sink);
     let mut present = vec![0u64; source.slots.len()];
     let mut objects = 0u64;
     let mut buf = Vec::new();
@@ -388,6 +388,7 @@ pub(super) fn load<R: BufRead>(
     }
     out.json_present = Some((objects, present));
     out.lines = line;
+    interner.finish(sink);
     Ok(out)
 }
 

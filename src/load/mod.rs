@@ -582,10 +582,11 @@ pub(crate) enum Sink<'s> {
 }
 
 impl Sink<'_> {
-    fn put(&mut self, r: Record) {
+    /// Adds a record; `ids` are the interner's ids of its shared values, for `Parts`.
+    fn put(&mut self, r: Record, ids: &[u32]) {
         match self {
             Sink::Grow(v) => v.push(r),
-            Sink::Parts(w) => w.put(&r),
+            Sink::Parts(w) => w.put(&r, ids),
             Sink::Slots {
                 slots,
                 used,
@@ -603,22 +604,55 @@ impl Sink<'_> {
 
 /// One copy of each distinct status, account or extra value a file holds, shared by its records:
 /// a million rows with five statuses and a few thousand accounts allocate a few thousand strings.
-/// A field whose values are (nearly) all different stops being interned past a size.
+/// A field whose values are (nearly) all different stops being looked up past a size.
+///
+/// Every value handed out also gets an id, its place in `values`, and the ids of one row's values
+/// are listed in `row` in the order they were asked for: a partitioned run writes ids rather than
+/// text (see [`crate::partition::spill`]).
 #[derive(Default)]
-pub(crate) struct Interner(std::collections::HashSet<Shared, foldhash::fast::FixedState>);
+pub(crate) struct Interner {
+    map: std::collections::HashMap<Shared, u32, foldhash::fast::FixedState>,
+    /// Only kept (and `row` only filled) when ids are wanted.
+    values: Vec<Shared>,
+    row: Vec<u32>,
+    ids: bool,
+}
 
 impl Interner {
     const MAX: usize = 1 << 16;
 
+    /// An interner whose values get ids (for a sink that writes them).
+    fn for_sink(sink: &Sink) -> Interner {
+        Interner {
+            ids: matches!(sink, Sink::Parts(_)),
+            ..Default::default()
+        }
+    }
+
     fn get(&mut self, value: &str) -> Shared {
-        if let Some(v) = self.0.get(value) {
+        if let Some((v, &id)) = self.map.get_key_value(value) {
+            if self.ids {
+                self.row.push(id);
+            }
             return v.clone();
         }
         let v: Shared = Shared::from(value);
-        if self.0.len() < Self::MAX {
-            self.0.insert(v.clone());
+        let id = self.values.len() as u32;
+        if self.ids {
+            self.values.push(v.clone());
+            self.row.push(id);
+        }
+        if self.map.len() < Self::MAX {
+            self.map.insert(v.clone(), id);
         }
         v
+    }
+
+    /// Hands the values with ids over to the sink that wrote them, at the end of a chunk.
+    fn finish(self, sink: &mut Sink) {
+        if let Sink::Parts(w) = sink {
+            w.set_symbols(self.values);
+        }
     }
 }
 
@@ -634,6 +668,7 @@ struct RowBuilder<'a> {
 
 impl<'a> RowBuilder<'a> {
     fn new(source: &'a SourcePlan, origin: Origin, interner: &'a mut Interner) -> Self {
+        interner.row.clear();
         RowBuilder {
             source,
             origin,
@@ -647,7 +682,7 @@ impl<'a> RowBuilder<'a> {
     /// of its fields were bad).
     fn finish(mut self, record: Option<Record>, out: &mut Loaded, sink: &mut Sink) {
         if let Some(r) = record {
-            sink.put(r);
+            sink.put(r, &self.interner.row);
         }
         if !self.rejects.is_empty() {
             out.files[0].rejected += 1;

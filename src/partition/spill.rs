@@ -6,7 +6,6 @@
 //! its own table of shared values (statuses, accounts, extra fields), so chunks never wait for one
 //! another; a partition is read back chunk by chunk, in file order.
 
-use std::collections::HashMap;
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
@@ -44,10 +43,8 @@ pub struct ChunkWriter {
     segments: Vec<Vec<Segment>>,
     file: Option<File>,
     file_len: u64,
+    /// The loader's shared values, by the ids the records were written with.
     symbols: Vec<Shared>,
-    /// A shared value's id, by the address of its text. The table keeps every value alive, so an
-    /// address is never reused for another value while it is in here.
-    ids: HashMap<usize, u32, foldhash::fast::FixedState>,
     /// The first write error: reported by [`ChunkWriter::finish`].
     error: Option<io::Error>,
 }
@@ -70,16 +67,17 @@ impl ChunkWriter {
             file,
             file_len: 0,
             symbols: Vec::new(),
-            ids: HashMap::default(),
             error: None,
         })
     }
 
-    /// Adds one record to its key's partition.
-    pub fn put(&mut self, r: &Record) {
+    /// Adds one record to its key's partition. `ids` are the ids of its shared values (status,
+    /// account, extra fields, those it has, in that order) in the table given to
+    /// [`ChunkWriter::set_symbols`].
+    pub fn put(&mut self, r: &Record, ids: &[u32]) {
         let p = super::part_of(r.key.as_deref(), self.bits);
         let mut buf = std::mem::take(&mut self.buffers[p]);
-        self.encode(r, &mut buf);
+        encode(r, ids, &mut buf);
         self.counts[p] += 1;
         if buf.len() >= SEGMENT {
             self.flush(p, buf);
@@ -88,54 +86,9 @@ impl ChunkWriter {
         }
     }
 
-    fn symbol(&mut self, v: &Shared) -> u32 {
-        let at = v.as_ptr() as usize;
-        if let Some(&id) = self.ids.get(&at) {
-            return id;
-        }
-        let id = self.symbols.len() as u32;
-        self.symbols.push(v.clone());
-        self.ids.insert(at, id);
-        id
-    }
-
-    fn encode(&mut self, r: &Record, out: &mut Vec<u8>) {
-        let flags = u8::from(r.key.is_some())
-            | u8::from(r.amount.is_some()) << 1
-            | u8::from(r.currency.is_some()) << 2
-            | u8::from(r.at.is_some()) << 3
-            | u8::from(r.date.is_some()) << 4
-            | u8::from(r.status.is_some()) << 5
-            | u8::from(r.account.is_some()) << 6;
-        out.push(flags);
-        if let Some(k) = &r.key {
-            varint(out, k.len() as u64);
-            out.extend_from_slice(k.as_bytes());
-        }
-        if let Some(a) = r.amount {
-            varint(out, zigzag(a.0));
-        }
-        if let Some(c) = r.currency {
-            out.extend_from_slice(&c.to_bytes());
-        }
-        if let Some(at) = r.at {
-            varint(out, zigzag(at.timestamp()));
-            varint(out, at.timestamp_subsec_nanos() as u64);
-        }
-        if let Some(d) = r.date {
-            varint(out, zigzag(d.num_days_from_ce() as i64));
-        }
-        for v in [&r.status, &r.account].into_iter().flatten() {
-            let id = self.symbol(v);
-            varint(out, id as u64);
-        }
-        varint(out, r.extra.len() as u64);
-        for v in &r.extra {
-            let id = v.as_ref().map_or(0, |v| self.symbol(v) as u64 + 1);
-            varint(out, id);
-        }
-        varint(out, r.origin.file as u64);
-        varint(out, r.origin.line);
+    /// The table of shared values the records' ids point into (the loader's interner).
+    pub fn set_symbols(&mut self, symbols: Vec<Shared>) {
+        self.symbols = symbols;
     }
 
     fn flush(&mut self, p: usize, buf: Vec<u8>) {
@@ -297,6 +250,45 @@ impl SpilledChunk {
     }
 }
 
+fn encode(r: &Record, ids: &[u32], out: &mut Vec<u8>) {
+    let flags = u8::from(r.key.is_some())
+        | u8::from(r.amount.is_some()) << 1
+        | u8::from(r.currency.is_some()) << 2
+        | u8::from(r.at.is_some()) << 3
+        | u8::from(r.date.is_some()) << 4
+        | u8::from(r.status.is_some()) << 5
+        | u8::from(r.account.is_some()) << 6;
+    out.push(flags);
+    if let Some(k) = &r.key {
+        varint(out, k.len() as u64);
+        out.extend_from_slice(k.as_bytes());
+    }
+    if let Some(a) = r.amount {
+        varint(out, zigzag(a.0));
+    }
+    if let Some(c) = r.currency {
+        out.extend_from_slice(&c.to_bytes());
+    }
+    if let Some(at) = r.at {
+        varint(out, zigzag(at.timestamp()));
+        varint(out, at.timestamp_subsec_nanos() as u64);
+    }
+    if let Some(d) = r.date {
+        varint(out, zigzag(d.num_days_from_ce() as i64));
+    }
+    let mut ids = ids.iter();
+    let mut id = || *ids.next().expect("an id for every shared value") as u64;
+    for _ in [&r.status, &r.account].into_iter().flatten() {
+        varint(out, id());
+    }
+    varint(out, r.extra.len() as u64);
+    for v in &r.extra {
+        varint(out, v.as_ref().map_or(0, |_| id() + 1));
+    }
+    varint(out, r.origin.file as u64);
+    varint(out, r.origin.line);
+}
+
 fn zigzag(v: i64) -> u64 {
     ((v << 1) ^ (v >> 63)) as u64
 }
@@ -330,31 +322,39 @@ fn read_varint(b: &[u8], at: &mut usize) -> Option<u64> {
 mod tests {
     use super::*;
 
-    fn record(i: u64) -> Record {
-        let shared: Shared = Shared::from(if i.is_multiple_of(2) {
-            "posted"
-        } else {
-            "pending"
-        });
-        Record {
+    const VALUES: [&str; 5] = ["posted", "pending", "acct-0", "acct-1", "acct-2"];
+
+    /// Record `i` of a varied stream, and the ids of its shared values in [`VALUES`].
+    fn record(i: u64, table: &[Shared]) -> (Record, Vec<u32>) {
+        let status = i % 2;
+        let account = 2 + i % 3;
+        let mut ids = Vec::new();
+        let has_status = !i.is_multiple_of(4);
+        if has_status {
+            ids.push(status as u32);
+        }
+        ids.extend([account as u32, status as u32]);
+        let r = Record {
             key: (!i.is_multiple_of(7)).then(|| Key::from(format!("key-{i}").as_str())),
             amount: (!i.is_multiple_of(5)).then_some(Minor(i as i64 * -1_000_003)),
             currency: Currency::parse(if i.is_multiple_of(3) { "JPY" } else { "BHD" }),
             at: DateTime::from_timestamp(1_764_547_200 + i as i64, (i as u32 % 1000) * 1_000_000),
             date: NaiveDate::from_ymd_opt(2026, 12, 1 + (i % 28) as u32),
-            status: (!i.is_multiple_of(4)).then(|| shared.clone()),
-            account: Some(Shared::from(format!("acct-{}", i % 3).as_str())),
-            extra: vec![None, Some(shared)],
+            status: has_status.then(|| table[status as usize].clone()),
+            account: Some(table[account as usize].clone()),
+            extra: vec![None, Some(table[status as usize].clone())],
             origin: Origin {
                 file: (i % 3) as u32,
                 line: i * 1000 + 2,
             },
-        }
+        };
+        (r, ids)
     }
 
     #[test]
     fn records_read_back_exactly_from_memory_and_from_disk() {
         let dir = tempfile::tempdir().unwrap();
+        let table: Vec<Shared> = VALUES.iter().map(|v| Shared::from(*v)).collect();
         for spill in [None, Some(dir.path().to_path_buf())] {
             let spec = SpillSpec {
                 bits: 2,
@@ -362,8 +362,9 @@ mod tests {
             };
             let mut w = ChunkWriter::new(&spec).unwrap();
             // Enough records for several segments per partition.
-            let records: Vec<Record> = (0..20_000).map(record).collect();
-            records.iter().for_each(|r| w.put(r));
+            let records: Vec<(Record, Vec<u32>)> = (0..20_000).map(|i| record(i, &table)).collect();
+            records.iter().for_each(|(r, ids)| w.put(r, ids));
+            w.set_symbols(table.clone());
             let mut chunk = w.finish().unwrap();
             chunk.base = 10;
             let mut back = Vec::new();
@@ -374,7 +375,7 @@ mod tests {
             }
             let mut want: Vec<Record> = records
                 .into_iter()
-                .map(|mut r| {
+                .map(|(mut r, _)| {
                     r.origin.line += 10;
                     r
                 })
