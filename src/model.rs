@@ -78,7 +78,14 @@ impl std::ops::Deref for Key {
 
 impl PartialEq for Key {
     fn eq(&self, other: &Key) -> bool {
-        self.as_str() == other.as_str()
+        match (&self.0, &other.0) {
+            // The bytes after `len` are always zero, so whole arrays compare as their texts do,
+            // with no call to memcmp.
+            (KeyRepr::Inline { len: a, bytes: x }, KeyRepr::Inline { len: b, bytes: y }) => {
+                a == b && x == y
+            }
+            _ => self.as_str() == other.as_str(),
+        }
     }
 }
 impl Eq for Key {}

@@ -611,8 +611,9 @@ impl Sink<'_> {
 /// text (see [`crate::partition::spill`]).
 #[derive(Default)]
 pub(crate) struct Interner {
-    map: std::collections::HashMap<Shared, u32, foldhash::fast::FixedState>,
-    /// Only kept (and `row` only filled) when ids are wanted.
+    /// Values by their text, held as keys are (inline up to 30 bytes), so that a lookup compares
+    /// bytes in the table rather than following a pointer to each candidate.
+    map: std::collections::HashMap<Key, u32, foldhash::fast::FixedState>,
     values: Vec<Shared>,
     row: Vec<u32>,
     ids: bool,
@@ -630,20 +631,23 @@ impl Interner {
     }
 
     fn get(&mut self, value: &str) -> Shared {
-        if let Some((v, &id)) = self.map.get_key_value(value) {
+        let text = Key::from(value);
+        if let Some(&id) = self.map.get(&text) {
             if self.ids {
                 self.row.push(id);
             }
-            return v.clone();
+            return self.values[id as usize].clone();
         }
         let v: Shared = Shared::from(value);
         let id = self.values.len() as u32;
         if self.ids {
-            self.values.push(v.clone());
             self.row.push(id);
         }
         if self.map.len() < Self::MAX {
-            self.map.insert(v.clone(), id);
+            self.map.insert(text, id);
+            self.values.push(v.clone());
+        } else if self.ids {
+            self.values.push(v.clone());
         }
         v
     }

@@ -33,18 +33,19 @@ impl KeyCleanup {
     }
 }
 
-/// FNV-1a of a key trimmed and lowercased, without building the folded string for ASCII keys: keys
-/// that differ only by case or surrounding spaces have the same folded hash.
+/// A hash of a key trimmed and lowercased: keys that differ only by case or surrounding spaces have
+/// the same folded hash. A key already in folded form (the usual case) is hashed as it is.
 pub fn folded_hash(key: &str) -> u64 {
+    use std::hash::BuildHasher;
+    let hasher = foldhash::fast::FixedState::with_seed(0xf01d_2026);
     let t = key.trim();
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut feed = |b: u8| h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
     if t.is_ascii() {
-        t.bytes().for_each(|b| feed(b.to_ascii_lowercase()));
-    } else {
-        t.to_lowercase().bytes().for_each(feed);
+        if !t.bytes().any(|b| b.is_ascii_uppercase()) {
+            return hasher.hash_one(t.as_bytes());
+        }
+        return hasher.hash_one(t.to_ascii_lowercase().as_bytes());
     }
-    h
+    hasher.hash_one(t.to_lowercase().as_bytes())
 }
 
 #[cfg(test)]
