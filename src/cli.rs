@@ -56,9 +56,10 @@ pub struct RunArgs {
     /// Worker threads for loading and matching (default: one per core). Outputs do not depend on it.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub threads: Option<u16>,
-    /// Split the run into N partitions by a hash of the key (rounded up to a power of two) and
-    /// match them one at a time, keeping only the records behind findings: for inputs larger than
-    /// memory. Outputs do not depend on it. Default: one partition.
+    /// Split the run into N partitions by a hash of the key (rounded up to a power of two): records
+    /// wait on disk, encoded, and partitions are matched one at a time, keeping only the records
+    /// behind findings, so memory stays small whatever the input size. Outputs do not depend on
+    /// it. Default: one partition per 64 MiB of input (so small runs stay in memory).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub partitions: Option<u32>,
     /// Where partitions wait to be matched, when there are several: temporary files, unlinked as

@@ -42,7 +42,13 @@ pub fn run(args: &cli::RunArgs) -> Result<ExitStatus> {
         plan.sources.len(),
         plan.date
     ));
-    let bits = partition::bits_for(args.partitions.map(|n| n as usize));
+    let input: u64 = plan
+        .sources
+        .iter()
+        .flat_map(|s| &s.files)
+        .map(|f| f.bytes)
+        .sum();
+    let bits = partition::bits_for(args.partitions.map(|n| n as usize), input);
     let mut loaded = match bits {
         0 => load::load_all(&plan.sources)?,
         _ => {

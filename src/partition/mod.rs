@@ -30,11 +30,16 @@ pub fn part_of(key: Option<&str>, bits: u32) -> usize {
     }
 }
 
-/// How many bits of partition number a run uses: `requested` partitions (rounded up to a power of
-/// two, at most 4096), or one partition.
-pub fn bits_for(requested: Option<usize>) -> u32 {
+/// Input bytes per partition when the count is left to recon: about 250 thousand rows of a
+/// typical export, whose records take about 35 MB once read.
+pub const AUTO_BYTES: u64 = 64 << 20;
+
+/// How many bits of partition number a run uses: `requested` partitions, or else one per
+/// [`AUTO_BYTES`] of input (`input` bytes in all), rounded up to a power of two, at most 4096.
+pub fn bits_for(requested: Option<usize>, input: u64) -> u32 {
+    let auto = || usize::try_from(input.div_ceil(AUTO_BYTES)).unwrap_or(usize::MAX);
     requested
-        .unwrap_or(1)
+        .unwrap_or_else(auto)
         .clamp(1, 1 << 12)
         .next_power_of_two()
         .trailing_zeros()
@@ -177,10 +182,15 @@ mod tests {
 
     #[test]
     fn partition_counts_round_up_to_powers_of_two() {
-        assert_eq!(bits_for(None), 0);
-        assert_eq!(bits_for(Some(1)), 0);
-        assert_eq!(bits_for(Some(3)), 2);
-        assert_eq!(bits_for(Some(8)), 3);
-        assert_eq!(bits_for(Some(1 << 20)), 12);
+        assert_eq!(bits_for(Some(1), 1 << 40), 0);
+        assert_eq!(bits_for(Some(3), 0), 2);
+        assert_eq!(bits_for(Some(8), 0), 3);
+        assert_eq!(bits_for(Some(1 << 20), 0), 12);
+        // Left to recon: one partition per 64 MiB of input.
+        assert_eq!(bits_for(None, 0), 0);
+        assert_eq!(bits_for(None, AUTO_BYTES), 0);
+        assert_eq!(bits_for(None, AUTO_BYTES + 1), 1);
+        assert_eq!(bits_for(None, 1_558_708_553), 5); // the 5M benchmark: 24 -> 32
+        assert_eq!(bits_for(None, 1 << 50), 12);
     }
 }
