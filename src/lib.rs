@@ -69,7 +69,7 @@ pub fn run(args: &cli::RunArgs) -> Result<ExitStatus> {
         ));
     }
     let (previous, carried) = state::carry_in(&mut plan, stored)?;
-    let mut store = partition::Store::new(&mut loaded, bits);
+    let store = partition::Store::new(&mut loaded, bits);
     // What each partition brings in from the state: the carried records and flow items of its keys.
     let mut carried_in: Vec<Vec<&state::CarriedRecord>> = vec![Vec::new(); store.len()];
     for r in &carried {
@@ -88,10 +88,9 @@ pub fn run(args: &cli::RunArgs) -> Result<ExitStatus> {
         plan.checks.len(),
         store.len()
     ));
-    let mut results: Vec<CheckResult> = plan.checks.iter().map(|_| Default::default()).collect();
-    let mut flows = flow::FlowResults::default();
-    let mut kept = partition::Kept::new(plan.sources.len());
-    for p in 0..store.len() {
+    // One partition: what it found, its flows, its sources' counts and the records behind its
+    // findings; its own records are dropped when it is done.
+    let run_part = |p: usize| -> Result<_> {
         let mut part = store.take(p)?;
         let carried = state::place(&plan, &mut part, &carried_in[p]);
         let hashes = part
@@ -111,14 +110,32 @@ pub fn run(args: &cli::RunArgs) -> Result<ExitStatus> {
                 classify::classify(i, c, &joined, carried, sides, &day)
             })
             .collect::<Result<_>>()?;
-        flows.merge(flow::follow(&plan, &part, &flows_in[p], &carried));
-        for (l, pl) in loaded.iter_mut().zip(&part) {
-            l.counts
-                .add(&pl.records, pl.fresh, report::clash_pairs(&pl.records));
-        }
+        let flows = flow::follow(&plan, &part, &flows_in[p], &carried);
+        let counts: Vec<load::Counts> = part
+            .par_iter()
+            .map(|l| load::Counts::of(&l.records, l.fresh, report::clash_pairs(&l.records)))
+            .collect();
+        let mut kept = partition::Kept::new(plan.sources.len());
         kept.absorb(&plan, &part, &mut found);
-        for (r, f) in results.iter_mut().zip(found) {
-            r.merge(f);
+        Ok((found, flows, counts, kept))
+    };
+    let mut results: Vec<CheckResult> = plan.checks.iter().map(|_| Default::default()).collect();
+    let mut flows = flow::FlowResults::default();
+    let mut kept = partition::Kept::new(plan.sources.len());
+    // As many partitions at a time as there are threads (each is parallel inside too): the
+    // threads rarely wait for one another, and only that many partitions are in memory at once.
+    let wave: Vec<usize> = (0..store.len()).collect();
+    for ps in wave.chunks(rayon::current_num_threads()) {
+        let done: Vec<_> = ps.par_iter().map(|&p| run_part(p)).collect::<Result<_>>()?;
+        for (mut found, f, counts, k) in done {
+            kept.append(&plan, k, &mut found);
+            for (r, x) in results.iter_mut().zip(found) {
+                r.merge(x);
+            }
+            flows.merge(f);
+            for (l, c) in loaded.iter_mut().zip(counts) {
+                l.counts.merge(c);
+            }
         }
     }
     for (l, records) in loaded.iter_mut().zip(kept.records) {

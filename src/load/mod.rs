@@ -110,18 +110,30 @@ pub struct Counts {
 }
 
 impl Counts {
-    /// Adds one partition's records: tonight's (`records[..fresh]`) and the carried ones after them.
-    pub fn add(&mut self, records: &[Record], fresh: usize, clashes: BTreeSet<(String, String)>) {
-        self.records += fresh;
-        self.carried += records.len() - fresh;
+    /// One partition's records: tonight's (`records[..fresh]`) and the carried ones after them.
+    pub fn of(records: &[Record], fresh: usize, clashes: BTreeSet<(String, String)>) -> Counts {
         let unkeyed = records[..fresh].iter().filter(|r| r.key.is_none()).count();
-        self.unkeyed += unkeyed;
-        self.keyed += records.len() - unkeyed;
-        self.clashes += clashes.len();
-        if let Some(first) = clashes.into_iter().next()
-            && self.clash_example.as_ref().is_none_or(|e| first < *e)
+        Counts {
+            records: fresh,
+            carried: records.len() - fresh,
+            unkeyed,
+            keyed: records.len() - unkeyed,
+            clashes: clashes.len(),
+            clash_example: clashes.into_iter().next(),
+        }
+    }
+
+    /// Adds another partition's counts.
+    pub fn merge(&mut self, other: Counts) {
+        self.records += other.records;
+        self.carried += other.carried;
+        self.unkeyed += other.unkeyed;
+        self.keyed += other.keyed;
+        self.clashes += other.clashes;
+        if let Some(e) = other.clash_example
+            && self.clash_example.as_ref().is_none_or(|x| e < *x)
         {
-            self.clash_example = Some(first);
+            self.clash_example = Some(e);
         }
     }
 }

@@ -53,7 +53,7 @@ pub struct Store {
 
 /// One source's records: in memory by partition, or encoded by the loader (see [`spill`]).
 enum Held {
-    Records(Vec<Vec<Record>>),
+    Records(Vec<std::sync::Mutex<Vec<Record>>>),
     Spilled(Vec<spill::SpilledChunk>),
 }
 
@@ -71,13 +71,13 @@ impl Store {
                     return Held::Spilled(std::mem::take(&mut l.spilled));
                 }
                 if n == 1 {
-                    return Held::Records(vec![records]);
+                    return Held::Records(vec![records.into()]);
                 }
                 let mut parts: Vec<Vec<Record>> = vec![Vec::new(); n];
                 for r in records {
                     parts[part_of(r.key.as_deref(), bits)].push(r);
                 }
-                Held::Records(parts)
+                Held::Records(parts.into_iter().map(Into::into).collect())
             })
             .collect();
         Store { parts: n, sources }
@@ -93,11 +93,14 @@ impl Store {
 
     /// Partition `p`'s records as one `Loaded` per source (records only, all of them fresh),
     /// leaving the partition empty.
-    pub fn take(&mut self, p: usize) -> Result<Vec<Loaded>> {
+    pub fn take(&self, p: usize) -> Result<Vec<Loaded>> {
         self.sources
-            .par_iter_mut()
+            .par_iter()
             .map(|held| match held {
-                Held::Records(parts) => Ok(Loaded::of_records(std::mem::take(&mut parts[p]))),
+                Held::Records(parts) => {
+                    let mut records = parts[p].lock().unwrap_or_else(|e| e.into_inner());
+                    Ok(Loaded::of_records(std::mem::take(&mut *records)))
+                }
                 Held::Spilled(chunks) => {
                     let mut records = Vec::with_capacity(chunks.iter().map(|c| c.count(p)).sum());
                     for c in chunks.iter() {
@@ -125,35 +128,48 @@ impl Kept {
         }
     }
 
+    /// Appends another partition's kept records, renumbering its results' record indices (which
+    /// point into `other`) to match.
+    pub fn append(&mut self, plan: &RunPlan, other: Kept, results: &mut [CheckResult]) {
+        let offsets: Vec<u32> = self.records.iter().map(|r| r.len() as u32).collect();
+        for (mine, theirs) in self.records.iter_mut().zip(other.records) {
+            mine.extend(theirs);
+        }
+        renumber(plan, results, |s, i| *i += offsets[s]);
+    }
+
     /// Copies every record that one partition's results name into the kept records, and renumbers
     /// the results' record indices to match.
     pub fn absorb(&mut self, plan: &RunPlan, part: &[Loaded], results: &mut [CheckResult]) {
         let mut map: Vec<Vec<u32>> = part.iter().map(|l| vec![NONE; l.records.len()]).collect();
-        let mut keep = |s: usize, idx: &mut Vec<u32>| {
-            for i in idx.iter_mut() {
-                let slot = &mut map[s][*i as usize];
-                if *slot == NONE {
-                    *slot = self.records[s].len() as u32;
-                    self.records[s].push(part[s].records[*i as usize].clone());
-                }
-                *i = *slot;
+        renumber(plan, results, |s, i| {
+            let slot = &mut map[s][*i as usize];
+            if *slot == NONE {
+                *slot = self.records[s].len() as u32;
+                self.records[s].push(part[s].records[*i as usize].clone());
             }
+            *i = *slot;
+        });
+    }
+}
+
+/// Calls `f(source, index)` on every record index the results hold.
+fn renumber(plan: &RunPlan, results: &mut [CheckResult], mut f: impl FnMut(usize, &mut u32)) {
+    for (c, res) in results.iter_mut().enumerate() {
+        let check = &plan.checks[c];
+        let (fs, ts) = (check.source(Side::From), check.source(Side::To));
+        let mut both = |from: &mut Vec<u32>, to: &mut Vec<u32>| {
+            from.iter_mut().for_each(|i| f(fs, i));
+            to.iter_mut().for_each(|i| f(ts, i));
         };
-        for (c, res) in results.iter_mut().enumerate() {
-            let check = &plan.checks[c];
-            let (f, t) = (check.source(Side::From), check.source(Side::To));
-            for Break { from, to, .. } in &mut res.breaks {
-                keep(f, from);
-                keep(t, to);
-            }
-            for x in &mut res.resolved {
-                keep(f, &mut x.from);
-                keep(t, &mut x.to);
-            }
-            for (_, from, to) in &mut res.open {
-                keep(f, from);
-                keep(t, to);
-            }
+        for Break { from, to, .. } in &mut res.breaks {
+            both(from, to);
+        }
+        for x in &mut res.resolved {
+            both(&mut x.from, &mut x.to);
+        }
+        for (_, from, to) in &mut res.open {
+            both(from, to);
         }
     }
 }

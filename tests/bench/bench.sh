@@ -5,8 +5,12 @@
 #   tests/bench/bench.sh N [RUNS]      e.g. tests/bench/bench.sh 1000000 3
 #
 # Needs: python3 with `pip install duckdb polars pyarrow`; /usr/bin/time (Debian package `time`).
-# The data generator and peer scripts are the team's kit in ../shared/bench (set BENCH_KIT to move
-# it). Data is generated once per N under ${BENCH_DATA:-/tmp/recon-bench}/N and reused.
+# The peer scripts and the ground-truth check are the team's kit in ../shared/bench (set BENCH_KIT
+# to move it). Data comes from tests/bench/gen_data.rs, a Rust port of the kit's gen_data.py
+# (BENCH_GEN=python uses the original, which needs about 10 GB and 20 minutes at 50M); it is
+# generated once per N under ${BENCH_DATA:-/tmp/recon-bench}/N and reused.
+# BENCH_TOOLS picks the tools (default "recon duckdb polars"; polars needs about 29 GB at 50M,
+# more than the machine has: use BENCH_TOOLS="recon duckdb" there).
 # Prints per tool: median wall seconds, CPU seconds (user+sys), peak RSS, the ratio recon/peer, and
 # recon's found / missed / extra per fault kind against the generator's ground truth.
 set -euo pipefail
@@ -18,11 +22,15 @@ kit=${BENCH_KIT:-$root/../shared/bench}
 data=${BENCH_DATA:-/tmp/recon-bench}/$n
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/recon-target}"
 
-(cd "$root" && cargo build --release --quiet)
+(cd "$root" && cargo build --release --quiet && cargo build --release --quiet --example gen_data)
 recon="$CARGO_TARGET_DIR/release/recon"
 if [ ! -f "$data/truth.csv" ]; then
   echo "generating $n transactions into $data" >&2
-  python3 "$kit/gen_data.py" "$n" "$data"
+  if [ "${BENCH_GEN:-rust}" = python ]; then
+    python3 "$kit/gen_data.py" "$n" "$data"
+  else
+    "$CARGO_TARGET_DIR/release/examples/gen_data" "$n" "$data"
+  fi
 fi
 cp "$here/recon.toml" "$data/recon.toml"
 
@@ -31,7 +39,7 @@ declare -A cmd=(
   [duckdb]="python3 $kit/peer_duckdb.py $data/events.jsonl $data/ledger.csv $data/duckdb.csv"
   [polars]="python3 $kit/peer_polars.py $data/events.jsonl $data/ledger.csv $data/polars.csv"
 )
-tools=(recon duckdb polars)
+read -r -a tools <<< "${BENCH_TOOLS:-recon duckdb polars}"
 results="$data/times.tsv"
 : > "$results"
 for ((r = 1; r <= runs; r++)); do
@@ -54,6 +62,8 @@ print(f"{'tool':8} {'wall s':>8} {'cpu s':>8} {'peak MiB':>9}   recon/tool: wall
 r = med["recon"]
 for t, (w, c, m) in med.items():
     print(f"{t:8} {w:8.2f} {c:8.2f} {m / 1024:9.0f}   {r[0] / w:16.2f} {r[1] / c:4.2f} {r[2] / m:7.2f}")
+for t, v in stats.items():
+    print(f"  {t}: " + ", ".join(f"{w:.2f} s / {m / 1024:.0f} MiB" for w, _, m in v))
 PY
 python3 "$here/to_truth_kinds.py" "$data/recon-out/breaks.csv" "$data/recon-kinds.csv"
 echo; echo "recon against the ground truth:"
