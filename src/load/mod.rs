@@ -20,6 +20,9 @@ use crate::partition::spill::{ChunkWriter, SpillSpec, SpilledChunk};
 
 pub use delimited::read_csv_header;
 
+/// The id the interner gives a value it did not keep (see `Interner`).
+pub(crate) const NOT_INTERNED: u32 = Interner::NOT_INTERNED;
+
 /// The longest raw text kept in a reject; longer values are cut and marked, so that one broken
 /// 10 MB line cannot bloat `rejects.csv`.
 const MAX_RAW: usize = 1000;
@@ -616,11 +619,12 @@ impl Sink<'_> {
 
 /// One copy of each distinct status, account or extra value a file holds, shared by its records:
 /// a million rows with five statuses and a few thousand accounts allocate a few thousand strings.
-/// A field whose values are (nearly) all different stops being looked up past a size.
+/// A field whose values are (nearly) all different stops being interned past a size.
 ///
-/// Every value handed out also gets an id, its place in `values`, and the ids of one row's values
-/// are listed in `row` in the order they were asked for: a partitioned run writes ids rather than
-/// text (see [`crate::partition::spill`]).
+/// Every interned value also has an id, its place in `values`, and the ids of one row's values
+/// are listed in `row` in the order they were asked for ([`Interner::NOT_INTERNED`] for a value
+/// past the size): a partitioned run writes ids rather than text (see
+/// [`crate::partition::spill`]).
 #[derive(Default)]
 pub(crate) struct Interner {
     /// Values by their text, held as keys are (inline up to 30 bytes), so that a lookup compares
@@ -632,7 +636,9 @@ pub(crate) struct Interner {
 }
 
 impl Interner {
-    const MAX: usize = 1 << 16;
+    const MAX: usize = 1 << 20;
+    /// The id of a value that was not interned: the spill writes its text.
+    pub(crate) const NOT_INTERNED: u32 = u32::MAX;
 
     /// An interner whose values get ids (for a sink that writes them).
     fn for_sink(sink: &Sink) -> Interner {
@@ -644,22 +650,19 @@ impl Interner {
 
     fn get(&mut self, value: &str) -> Shared {
         let text = Key::from(value);
-        if let Some(&id) = self.map.get(&text) {
-            if self.ids {
-                self.row.push(id);
+        let (v, id) = match self.map.get(&text) {
+            Some(&id) => (self.values[id as usize].clone(), id),
+            None if self.map.len() < Self::MAX => {
+                let v = Shared::from(value);
+                let id = self.values.len() as u32;
+                self.map.insert(text, id);
+                self.values.push(v.clone());
+                (v, id)
             }
-            return self.values[id as usize].clone();
-        }
-        let v: Shared = Shared::from(value);
-        let id = self.values.len() as u32;
+            None => (Shared::from(value), Self::NOT_INTERNED),
+        };
         if self.ids {
             self.row.push(id);
-        }
-        if self.map.len() < Self::MAX {
-            self.map.insert(text, id);
-            self.values.push(v.clone());
-        } else if self.ids {
-            self.values.push(v.clone());
         }
         v
     }

@@ -217,23 +217,39 @@ impl SpilledChunk {
             }
             false => None,
         };
-        let symbol = |id: u64| self.symbols.get(id as usize).cloned().ok_or_else(bad);
+        let value = |at: &mut usize| -> Result<Shared> {
+            let code = read_varint(b, at).ok_or_else(bad)?;
+            if code & 1 == 0 {
+                return self
+                    .symbols
+                    .get((code >> 1) as usize)
+                    .cloned()
+                    .ok_or_else(bad);
+            }
+            let len = (code >> 1) as usize;
+            let text = b.get(*at..*at + len).ok_or_else(bad)?;
+            *at += len;
+            Ok(Shared::from(std::str::from_utf8(text).map_err(|_| bad())?))
+        };
         let status = match flags & 32 != 0 {
-            true => Some(symbol(next()?)?),
+            true => Some(value(at)?),
             false => None,
         };
         let account = match flags & 64 != 0 {
-            true => Some(symbol(next()?)?),
+            true => Some(value(at)?),
             false => None,
         };
-        let n = next()? as usize;
-        let mut extra = Vec::with_capacity(n);
+        let n = read_varint(b, at).ok_or_else(bad)? as usize;
+        let mut extra = Vec::with_capacity(n.min(64));
         for _ in 0..n {
-            extra.push(match next()? {
+            let tag = *b.get(*at).ok_or_else(bad)?;
+            *at += 1;
+            extra.push(match tag {
                 0 => None,
-                id => Some(symbol(id - 1)?),
+                _ => Some(value(at)?),
             });
         }
+        let mut next = || read_varint(b, at).ok_or_else(bad);
         let file = u32::try_from(next()?).map_err(|_| bad())?;
         let line = next()? + self.base;
         Ok(Record {
@@ -276,14 +292,30 @@ fn encode(r: &Record, ids: &[u32], out: &mut Vec<u8>) {
     if let Some(d) = r.date {
         varint(out, zigzag(d.num_days_from_ce() as i64));
     }
+    // A shared value: its id, doubled, or (not interned) its length, doubled plus one, and its
+    // text.
     let mut ids = ids.iter();
-    let mut id = || *ids.next().expect("an id for every shared value") as u64;
-    for _ in [&r.status, &r.account].into_iter().flatten() {
-        varint(out, id());
+    let mut value = |out: &mut Vec<u8>, v: &Shared| {
+        match *ids.next().expect("an id for every shared value") {
+            crate::load::NOT_INTERNED => {
+                varint(out, (v.len() as u64) << 1 | 1);
+                out.extend_from_slice(v.as_bytes());
+            }
+            id => varint(out, u64::from(id) << 1),
+        };
+    };
+    for v in [&r.status, &r.account].into_iter().flatten() {
+        value(out, v);
     }
     varint(out, r.extra.len() as u64);
     for v in &r.extra {
-        varint(out, v.as_ref().map_or(0, |_| id() + 1));
+        match v {
+            None => out.push(0),
+            Some(v) => {
+                out.push(1);
+                value(out, v);
+            }
+        }
     }
     varint(out, r.origin.file as u64);
     varint(out, r.origin.line);
@@ -333,7 +365,14 @@ mod tests {
         if has_status {
             ids.push(status as u32);
         }
-        ids.extend([account as u32, status as u32]);
+        // Every eleventh account was not interned (a field of distinct values): written as text.
+        let unique = i.is_multiple_of(11);
+        let account_id = if unique {
+            crate::load::NOT_INTERNED
+        } else {
+            account as u32
+        };
+        ids.extend([account_id, status as u32]);
         let r = Record {
             key: (!i.is_multiple_of(7)).then(|| Key::from(format!("key-{i}").as_str())),
             amount: (!i.is_multiple_of(5)).then_some(Minor(i as i64 * -1_000_003)),
@@ -341,7 +380,10 @@ mod tests {
             at: DateTime::from_timestamp(1_764_547_200 + i as i64, (i as u32 % 1000) * 1_000_000),
             date: NaiveDate::from_ymd_opt(2026, 12, 1 + (i % 28) as u32),
             status: has_status.then(|| table[status as usize].clone()),
-            account: Some(table[account as usize].clone()),
+            account: Some(match unique {
+                true => Shared::from(format!("unique-{i}").as_str()),
+                false => table[account as usize].clone(),
+            }),
             extra: vec![None, Some(table[status as usize].clone())],
             origin: Origin {
                 file: (i % 3) as u32,
