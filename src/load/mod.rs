@@ -619,43 +619,53 @@ impl Sink<'_> {
 
 /// One copy of each distinct status, account or extra value a file holds, shared by its records:
 /// a million rows with five statuses and a few thousand accounts allocate a few thousand strings.
-/// A field whose values are (nearly) all different stops being interned past a size.
+/// Each field has its own table, and a field whose values are (nearly) all different stops being
+/// interned past a size.
 ///
 /// Every interned value also has an id, its place in `values`, and the ids of one row's values
 /// are listed in `row` in the order they were asked for ([`Interner::NOT_INTERNED`] for a value
-/// past the size): a partitioned run writes ids rather than text (see
-/// [`crate::partition::spill`]).
+/// not interned): a partitioned run writes ids rather than text (see
+/// [`crate::partition::spill`]). There a field stops being interned much sooner: writing a
+/// value's text costs less than looking it up in a table too large for the CPU caches.
 #[derive(Default)]
 pub(crate) struct Interner {
-    /// Values by their text, held as keys are (inline up to 30 bytes), so that a lookup compares
-    /// bytes in the table rather than following a pointer to each candidate.
-    map: std::collections::HashMap<Key, u32, foldhash::fast::FixedState>,
+    /// Per field (by slot), values by their text, held as keys are (inline up to 30 bytes), so
+    /// that a lookup compares bytes in the table rather than following a pointer per candidate.
+    fields: Vec<std::collections::HashMap<Key, u32, foldhash::fast::FixedState>>,
     values: Vec<Shared>,
     row: Vec<u32>,
+    /// Whether ids are wanted (and so whether `row` is filled), and the size a field's table
+    /// stops growing at.
     ids: bool,
+    max: usize,
 }
 
 impl Interner {
-    const MAX: usize = 1 << 20;
     /// The id of a value that was not interned: the spill writes its text.
     pub(crate) const NOT_INTERNED: u32 = u32::MAX;
 
-    /// An interner whose values get ids (for a sink that writes them).
+    /// An interner for a sink: with ids, and small tables, for one that writes them.
     fn for_sink(sink: &Sink) -> Interner {
+        let ids = matches!(sink, Sink::Parts(_));
         Interner {
-            ids: matches!(sink, Sink::Parts(_)),
+            ids,
+            max: if ids { 1 << 12 } else { 1 << 20 },
             ..Default::default()
         }
     }
 
-    fn get(&mut self, value: &str) -> Shared {
+    fn get(&mut self, field: usize, value: &str) -> Shared {
+        if self.fields.len() <= field {
+            self.fields.resize_with(field + 1, Default::default);
+        }
+        let table = &mut self.fields[field];
         let text = Key::from(value);
-        let (v, id) = match self.map.get(&text) {
+        let (v, id) = match table.get(&text) {
             Some(&id) => (self.values[id as usize].clone(), id),
-            None if self.map.len() < Self::MAX => {
+            None if table.len() < self.max => {
                 let v = Shared::from(value);
                 let id = self.values.len() as u32;
-                self.map.insert(text, id);
+                table.insert(text, id);
                 self.values.push(v.clone());
                 (v, id)
             }
@@ -797,7 +807,7 @@ impl RowBuilder<'_> {
             Some(f) => text(f, me).map(|v| {
                 v.map(|t| t.s.trim())
                     .filter(|v| !v.is_empty())
-                    .map(|v| me.interner.get(v))
+                    .map(|v| me.interner.get(f.slot, v))
             }),
         };
         let status = plain(s.status.as_ref(), self);
