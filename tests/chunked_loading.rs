@@ -6,7 +6,9 @@ use std::fmt::Write as _;
 use std::fs;
 
 use recon::config::load_plan;
-use recon::load::{Loaded, chunk_count, load_all, load_all_in};
+use recon::load::{Loaded, chunk_count, load_all, load_all_in, load_all_partitioned_in};
+use recon::model::Record;
+use recon::partition::{Store, spill::SpillSpec};
 
 const CONFIG: &str = r#"
 [run]
@@ -152,6 +154,44 @@ fn chunks_read_exactly_what_one_reader_reads() {
     let last = whole[0].records.last().unwrap();
     assert_eq!(last.key.as_deref(), Some("last"));
     assert_eq!(last.origin.line, 20_001);
+}
+
+#[test]
+fn chunks_spilled_to_partitions_read_back_what_one_reader_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("recon.toml"), CONFIG).unwrap();
+    fs::write(dir.path().join("events.jsonl"), events(20_000)).unwrap();
+    fs::write(dir.path().join("ledger.csv"), ledger(20_000)).unwrap();
+    let plan = load_plan(&dir.path().join("recon.toml"), None).unwrap();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(4)
+        .build()
+        .unwrap();
+    pool.install(|| {
+        let whole = load_all(&plan.sources).unwrap();
+        let spills = [(1000, None), (4096, Some(dir.path().to_path_buf()))];
+        for (min_chunk, spill) in spills {
+            let spec = SpillSpec {
+                bits: 3,
+                dir: spill.clone(),
+            };
+            let mut split = load_all_partitioned_in(&plan.sources, &spec, min_chunk).unwrap();
+            let store = Store::new(&mut split, 3);
+            let mut back: Vec<Vec<Record>> = vec![Vec::new(); 2];
+            for p in 0..store.len() {
+                for (s, part) in store.take(p).unwrap().into_iter().enumerate() {
+                    back[s].extend(part.records);
+                }
+            }
+            for s in 0..2 {
+                let what = format!("{} spilled ({spill:?}), chunks of {min_chunk}", s);
+                back[s].sort_by_key(|r| r.origin);
+                split[s].records = std::mem::take(&mut back[s]);
+                split[s].fresh = split[s].records.len();
+                assert_same(&split[s], &whole[s], &what);
+            }
+        }
+    });
 }
 
 #[test]

@@ -198,15 +198,24 @@ pub fn load_all_in(sources: &[SourcePlan], min_chunk: u64) -> Result<Vec<Loaded>
 /// [`load_all`], with the records encoded into partitions as they are read (see
 /// [`crate::partition`]) rather than collected: `Loaded::records` stays empty.
 pub fn load_all_partitioned(sources: &[SourcePlan], spill: &SpillSpec) -> Result<Vec<Loaded>> {
+    load_all_partitioned_in(sources, spill, MIN_CHUNK)
+}
+
+/// [`load_all_partitioned`] in chunks of at least `min_chunk` bytes (see [`load_all_in`]).
+pub fn load_all_partitioned_in(
+    sources: &[SourcePlan],
+    spill: &SpillSpec,
+    min_chunk: u64,
+) -> Result<Vec<Loaded>> {
     sources
         .par_iter()
-        .map(|s| load_source(s, MIN_CHUNK, Some(spill)))
+        .map(|s| load_source(s, min_chunk, Some(spill)))
         .collect()
 }
 
 /// How many chunks [`load_all_in`] reads the `file`th file of `source` in (1: not split).
 pub fn chunk_count(source: &SourcePlan, file: usize, min_chunk: u64) -> Result<usize> {
-    Ok(chunks(source, &source.files[file], min_chunk)?.map_or(1, |c| c.len()))
+    Ok(chunks(source, &source.files[file], min_chunk, true)?.map_or(1, |c| c.len()))
 }
 
 fn load_source(source: &SourcePlan, min_chunk: u64, spill: Option<&SpillSpec>) -> Result<Loaded> {
@@ -274,7 +283,7 @@ fn load_file(
         }
         Ok(l)
     };
-    let Some(chunks) = chunks(source, f, min_chunk)? else {
+    let Some(chunks) = chunks(source, f, min_chunk, spill.is_none())? else {
         let reader = open_input(&f.path, &f.display, source.encoding)?;
         if let Some(spec) = spill {
             return spilled(reader, None, spec);
@@ -391,7 +400,8 @@ struct Chunk {
 /// Files smaller than this are read by one thread: splitting them gains little.
 const MIN_CHUNK: u64 = 16 << 20;
 
-/// Splits a file into chunks of whole lines for the threads to read in parallel.
+/// Splits a file into chunks of whole lines for the threads to read in parallel, counting each
+/// chunk's lines (its `room`) when `rooms` is asked for.
 ///
 /// A line end always ends a record in JSON Lines (a JSON string cannot hold a raw newline). In CSV
 /// a quoted field can, so a CSV file is split only when it holds no quote at all; a lone `\r` (an
@@ -401,6 +411,7 @@ fn chunks(
     source: &SourcePlan,
     f: &crate::config::InputFile,
     min_chunk: u64,
+    rooms: bool,
 ) -> Result<Option<Vec<Chunk>>> {
     let threads = rayon::current_num_threads() as u64;
     if threads < 2 || f.bytes < 2 * min_chunk || source.encoding.is_some() {
@@ -424,10 +435,15 @@ fn chunks(
         return Ok(None);
     }
     let csv = source.format == Format::Csv;
-    let scans = bounds
-        .par_windows(2)
-        .map(|w| scan(&file, w[0], w[1] - w[0], csv))
-        .collect::<std::io::Result<Vec<Option<usize>>>>()?;
+    // Records spilled to partitions need no room counted for them: JSON Lines is then split
+    // without reading it twice (CSV is still scanned, for quotes).
+    let scans = match rooms || csv {
+        true => bounds
+            .par_windows(2)
+            .map(|w| scan(&file, w[0], w[1] - w[0], csv))
+            .collect::<std::io::Result<Vec<Option<usize>>>>()?,
+        false => vec![Some(0); bounds.len() - 1],
+    };
     let Some(rooms) = scans.into_iter().collect::<Option<Vec<usize>>>() else {
         return Ok(None);
     };
