@@ -24,7 +24,7 @@ use std::io::Write;
 use anyhow::Result;
 use rayon::prelude::*;
 
-use crate::classify::{Break, CheckResult};
+use crate::classify::Break;
 use crate::report::{ExitStatus, Report};
 
 /// Runs a reconciliation end to end: plan, load, match, classify, plan repairs, write outputs.
@@ -70,15 +70,6 @@ pub fn run(args: &cli::RunArgs) -> Result<ExitStatus> {
     }
     let (previous, carried) = state::carry_in(&mut plan, stored)?;
     let store = partition::Store::new(&mut loaded, bits);
-    // What each partition brings in from the state: the carried records and flow items of its keys.
-    let mut carried_in: Vec<Vec<&state::CarriedRecord>> = vec![Vec::new(); store.len()];
-    for r in &carried {
-        carried_in[partition::part_of(Some(&r.key), bits)].push(r);
-    }
-    let mut flows_in: Vec<Vec<state::FlowItem>> = vec![Vec::new(); store.len()];
-    for f in &previous.flows {
-        flows_in[partition::part_of(Some(&f.key), bits)].push(f.clone());
-    }
     let day = classify::Day {
         date: plan.date,
         holidays: &plan.holidays,
@@ -88,60 +79,8 @@ pub fn run(args: &cli::RunArgs) -> Result<ExitStatus> {
         plan.checks.len(),
         store.len()
     ));
-    // One partition: what it found, its flows, its sources' counts and the records behind its
-    // findings; its own records are dropped when it is done.
-    let run_part = |p: usize| -> Result<_> {
-        let mut part = store.take(p)?;
-        let carried = state::place(&plan, &mut part, &carried_in[p]);
-        let hashes = part
-            .iter()
-            .map(|l| matching::key_hashes(&l.records[..l.fresh]))
-            .collect::<Result<Vec<_>>>()?;
-        // Checks one after the other, each split by key hash into parts matched in parallel.
-        let mut found: Vec<CheckResult> = plan
-            .checks
-            .iter()
-            .enumerate()
-            .map(|(i, c)| {
-                let side = |s: usize| (&part[s].records[..part[s].fresh], &hashes[s][..]);
-                let joined = matching::join(side(c.from), side(c.to));
-                let sides = (&part[c.from], &part[c.to]);
-                let carried = (&carried[i], &previous.correctable[i]);
-                classify::classify(i, c, &joined, carried, sides, &day)
-            })
-            .collect::<Result<_>>()?;
-        let flows = flow::follow(&plan, &part, &flows_in[p], &carried);
-        let counts: Vec<load::Counts> = part
-            .par_iter()
-            .map(|l| load::Counts::of(&l.records, l.fresh, report::clash_pairs(&l.records)))
-            .collect();
-        let mut kept = partition::Kept::new(plan.sources.len());
-        kept.absorb(&plan, &part, &mut found);
-        Ok((found, flows, counts, kept))
-    };
-    let mut results: Vec<CheckResult> = plan.checks.iter().map(|_| Default::default()).collect();
-    let mut flows = flow::FlowResults::default();
-    let mut kept = partition::Kept::new(plan.sources.len());
-    // As many partitions at a time as there are threads (each is parallel inside too): the
-    // threads rarely wait for one another, and only that many partitions are in memory at once.
-    let wave: Vec<usize> = (0..store.len()).collect();
-    for ps in wave.chunks(rayon::current_num_threads()) {
-        let done: Vec<_> = ps.par_iter().map(|&p| run_part(p)).collect::<Result<_>>()?;
-        for (mut found, f, counts, k) in done {
-            kept.append(&plan, k, &mut found);
-            for (r, x) in results.iter_mut().zip(found) {
-                r.merge(x);
-            }
-            flows.merge(f);
-            for (l, c) in loaded.iter_mut().zip(counts) {
-                l.counts.merge(c);
-            }
-        }
-    }
-    for (l, records) in loaded.iter_mut().zip(kept.records) {
-        l.fresh = records.len();
-        l.records = records;
-    }
+    let (mut results, flows) =
+        partition::match_all(&plan, &mut loaded, &store, (&previous, &carried), &day)?;
     let mut breaks: Vec<Break> = results
         .iter_mut()
         .flat_map(|r| std::mem::take(&mut r.breaks))

@@ -12,11 +12,15 @@ pub mod spill;
 use anyhow::Result;
 use rayon::prelude::*;
 
-use crate::classify::{Break, CheckResult, Side};
+use crate::classify::{self, Break, CheckResult, Side};
 use crate::config::RunPlan;
-use crate::load::Loaded;
+use crate::flow::{self, FlowResults};
+use crate::load::{Counts, Loaded};
+use crate::matching;
 use crate::model::Record;
 use crate::normalize::key::folded_hash;
+use crate::report::clash_pairs;
+use crate::state::{self, CarriedRecord, FlowItem, Previous};
 
 /// The partition of a key among `1 << bits`; unkeyed records are all in partition 0.
 pub fn part_of(key: Option<&str>, bits: u32) -> usize {
@@ -111,6 +115,84 @@ impl Store {
             })
             .collect()
     }
+}
+
+/// Matches, classifies and follows every partition of `store`, with what the previous night's
+/// state carries in for its keys, and merges what they found: per check its result, and the flows.
+/// Afterwards each source's `records` are the records behind the findings (which the results'
+/// indices point into) and its `counts` are the whole run's.
+pub fn match_all(
+    plan: &RunPlan,
+    loaded: &mut [Loaded],
+    store: &Store,
+    (previous, carried): (&Previous, &[CarriedRecord]),
+    day: &classify::Day,
+) -> Result<(Vec<CheckResult>, FlowResults)> {
+    let bits = store.len().trailing_zeros();
+    let mut carried_in: Vec<Vec<&CarriedRecord>> = vec![Vec::new(); store.len()];
+    for r in carried {
+        carried_in[part_of(Some(&r.key), bits)].push(r);
+    }
+    let mut flows_in: Vec<Vec<FlowItem>> = vec![Vec::new(); store.len()];
+    for f in &previous.flows {
+        flows_in[part_of(Some(&f.key), bits)].push(f.clone());
+    }
+    // One partition: what it found, its flows, its sources' counts and the records behind its
+    // findings; its own records are dropped when it is done.
+    let one = |p: usize| -> Result<_> {
+        let mut part = store.take(p)?;
+        let carried = state::place(plan, &mut part, &carried_in[p]);
+        let hashes = part
+            .iter()
+            .map(|l| matching::key_hashes(&l.records[..l.fresh]))
+            .collect::<Result<Vec<_>>>()?;
+        // Checks one after the other, each split by key hash into parts matched in parallel.
+        let mut found: Vec<CheckResult> = plan
+            .checks
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let side = |s: usize| (&part[s].records[..part[s].fresh], &hashes[s][..]);
+                let joined = matching::join(side(c.from), side(c.to));
+                let sides = (&part[c.from], &part[c.to]);
+                let carried = (&carried[i], &previous.correctable[i]);
+                classify::classify(i, c, &joined, carried, sides, day)
+            })
+            .collect::<Result<_>>()?;
+        let flows = flow::follow(plan, &part, &flows_in[p], &carried);
+        let counts: Vec<Counts> = part
+            .par_iter()
+            .map(|l| Counts::of(&l.records, l.fresh, clash_pairs(&l.records)))
+            .collect();
+        let mut kept = Kept::new(plan.sources.len());
+        kept.absorb(plan, &part, &mut found);
+        Ok((found, flows, counts, kept))
+    };
+    let mut results: Vec<CheckResult> = plan.checks.iter().map(|_| Default::default()).collect();
+    let mut flows = FlowResults::default();
+    let mut kept = Kept::new(plan.sources.len());
+    // As many partitions at a time as there are threads (each is parallel inside too): the
+    // threads rarely wait for one another, and only that many partitions are in memory at once.
+    // They are merged in partition order, so the kept records' order does not depend on timing.
+    let all: Vec<usize> = (0..store.len()).collect();
+    for wave in all.chunks(rayon::current_num_threads()) {
+        let done: Vec<_> = wave.par_iter().map(|&p| one(p)).collect::<Result<_>>()?;
+        for (mut found, f, counts, k) in done {
+            kept.append(plan, k, &mut found);
+            for (r, x) in results.iter_mut().zip(found) {
+                r.merge(x);
+            }
+            flows.merge(f);
+            for (l, c) in loaded.iter_mut().zip(counts) {
+                l.counts.merge(c);
+            }
+        }
+    }
+    for (l, records) in loaded.iter_mut().zip(kept.records) {
+        l.fresh = records.len();
+        l.records = records;
+    }
+    Ok((results, flows))
 }
 
 const NONE: u32 = u32::MAX;
