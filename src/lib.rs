@@ -149,13 +149,6 @@ pub fn run(args: &cli::RunArgs) -> Result<ExitStatus> {
     } else {
         ExitStatus::Reconciled
     };
-    let repair_ids: Vec<Option<String>> = repairs
-        .of_break
-        .iter()
-        .map(|i| i.map(|i| repairs.repairs[i].id.clone()))
-        .collect();
-    let (open, records) =
-        state::open_items(&plan, &loaded, &results, &breaks, &repair_ids, &previous);
     let report = Report {
         plan: &plan,
         loaded: &loaded,
@@ -175,6 +168,13 @@ pub fn run(args: &cli::RunArgs) -> Result<ExitStatus> {
     if let Some(dir) = &args.state
         && status != ExitStatus::Untrusted
     {
+        let repair_ids: Vec<Option<String>> = repairs
+            .of_break
+            .iter()
+            .map(|i| i.map(|i| repairs.repairs[i].id.clone()))
+            .collect();
+        let (open, records) =
+            state::open_items(&plan, &loaded, &results, &breaks, &repair_ids, &previous);
         let next = state::StateFile {
             format: state::FORMAT.to_string(),
             date: plan.date.to_string(),

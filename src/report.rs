@@ -11,6 +11,7 @@ use std::io::Write;
 use std::path::Path;
 
 use anyhow::Result;
+use rayon::prelude::*;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -830,13 +831,10 @@ impl Write for Hashing<'_> {
 }
 
 /// Writes one output file's bytes.
-type OutputWriter<'a> = dyn Fn(&mut dyn Write) -> Result<()> + 'a;
+type OutputWriter<'a> = dyn Fn(&mut dyn Write) -> Result<()> + Sync + 'a;
 
-/// Writes the four outputs through the output lock: the three data files first, each hashed, then
-/// summary.json, which names their sizes and SHA-256 so that a reader can check the set is whole.
 pub fn write_outputs(r: &Report, lock: &OutputLock) -> Result<()> {
     lock.publish(|stage| {
-        let mut digests = serde_json::Map::new();
         let writers: [(&str, &OutputWriter); 5] = [
             ("breaks.csv", &|w| write_breaks(r, w)),
             ("repairs.jsonl", &|w| write_repairs(r, w)),
@@ -844,19 +842,29 @@ pub fn write_outputs(r: &Report, lock: &OutputLock) -> Result<()> {
             ("resolved.csv", &|w| write_resolved(r, w)),
             ("flows.csv", &|w| write_flows(r, w)),
         ];
-        for (name, write) in writers {
-            stage.write(name, |w| {
-                let mut h = Hashing {
-                    inner: w,
-                    hash: Sha256::new(),
-                    bytes: 0,
-                };
-                write(&mut h)?;
-                let digest = json!({"bytes": h.bytes, "sha256": hex(&h.hash.finalize())});
-                digests.insert(name.to_string(), digest);
-                Ok(())
-            })?;
-        }
+        // The files side by side (each is written, hashed and synced on its own); their digests
+        // are listed in this order whichever finishes first.
+        let digests: Vec<(&str, Value)> = writers
+            .par_iter()
+            .map(|&(name, write)| {
+                let mut digest = Value::Null;
+                stage.write(name, |w| {
+                    let mut h = Hashing {
+                        inner: w,
+                        hash: Sha256::new(),
+                        bytes: 0,
+                    };
+                    write(&mut h)?;
+                    digest = json!({"bytes": h.bytes, "sha256": hex(&h.hash.finalize())});
+                    Ok(())
+                })?;
+                Ok((name, digest))
+            })
+            .collect::<Result<_>>()?;
+        let digests: serde_json::Map<String, Value> = digests
+            .into_iter()
+            .map(|(name, d)| (name.to_string(), d))
+            .collect();
         let mut summary = summary_json(r);
         summary["outputs"] = Value::Object(digests);
         let text = serde_json::to_string_pretty(&summary)? + "\n";
