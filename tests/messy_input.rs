@@ -343,6 +343,49 @@ fn a_key_rejected_on_the_receiving_side_is_not_replayed() {
 }
 
 #[test]
+fn a_json_row_naming_its_key_twice_holds_back_every_replay_into_its_source() {
+    let b = r#"
+[[source]]
+name = "a"
+format = "csv"
+path = "a.csv"
+key = { column = "k" }
+amount = { column = "amt" }
+currency = { value = "EUR" }
+
+[[source]]
+name = "b"
+format = "jsonl"
+path = "b.jsonl"
+key = { column = "k" }
+amount = { column = "amt" }
+currency = { value = "EUR" }
+max_rejects = 1
+
+[[check]]
+name = "ab"
+from = "a"
+to = "b"
+"#;
+    // The second line is K2 or K2x: either may be the one not to replay.
+    let o = run(
+        b,
+        &[
+            ("a.csv", b"k,amt\nK1,1.00\nK2,2.00\n"),
+            ("b.jsonl", b"{\"k\":\"K1\",\"amt\":\"1.00\"}\n{\"k\":\"K2\",\"k\":\"K2x\",\"amt\":\"2.00\"}\n"),
+        ],
+    );
+    assert_eq!(o.code, 1, "{}", o.described);
+    let row = &o.breaks[0];
+    assert_eq!((row[1].as_str(), row[2].as_str()), ("missing", "K2"));
+    assert_eq!(row[row.len() - 2], "replay");
+    assert_eq!(
+        row[row.len() - 1],
+        "b has 1 rejected row(s) whose key could not be read: one may be this key (see rejects.csv)"
+    );
+}
+
+#[test]
 fn a_read_only_system_gets_no_automatic_repair() {
     let o = run(
         &config("", "read_only = true"),

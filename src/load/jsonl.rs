@@ -395,17 +395,20 @@ pub(super) fn load<R: BufRead>(
 /// The key of a line that was rejected, when the line is JSON whose key path holds a scalar: so that
 /// a replay of that key into this source is held back.
 fn readable_key(source: &SourcePlan, bytes: &[u8]) -> Option<Key> {
-    let value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
-    let mut v = &value;
-    for seg in &source.key.path {
-        v = v.get(seg)?;
-    }
-    let text = match v {
-        serde_json::Value::String(s) => s.clone(),
-        serde_json::Value::Number(n) => n.to_string(),
-        _ => return None,
+    // Read as the loader reads, following the key's path only: a key that appears twice (the
+    // row may belong to either value) or holds an object is not readable.
+    let tree = Node::build(std::slice::from_ref(&source.key));
+    let mut slots = vec![Slot::Absent; source.slots.len()];
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let seed = ObjectSeed {
+        node: &tree,
+        slots: &mut slots,
     };
-    source.key_cleanup.apply(Some(&text))
+    seed.deserialize(&mut de).and_then(|()| de.end()).ok()?;
+    match &slots[source.key.slot] {
+        Slot::Value(text, _) => source.key_cleanup.apply(Some(text)),
+        Slot::Absent | Slot::Null => None,
+    }
 }
 
 /// After a whole source is read: a mapped path that no line has is a config mistake (a typo in
