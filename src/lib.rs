@@ -98,7 +98,12 @@ pub fn run(args: &cli::RunArgs) -> Result<ExitStatus> {
             .then_with(|| origins(a).cmp(&origins(b)))
     });
     progress.say(format!("planning repairs for {} finding(s)", breaks.len()));
-    let paired: Vec<bool> = results.iter().map(|r| r.paired > 0).collect();
+    // Sides that hold keys but share none suggest a wrong key column; an empty side (a bank that
+    // sent nothing on a Sunday) does not.
+    let keyed = |s: usize| loaded[s].counts.keyed > 0;
+    let paired: Vec<bool> = (plan.checks.iter().zip(&results))
+        .map(|(c, r)| r.paired > 0 || !(keyed(c.from) && keyed(c.to)))
+        .collect();
     let mut repairs = repair::plan(&plan, &loaded, &breaks, &paired);
     // A night skipped between the state read and this one: records its files hold were never read,
     // so a `missing` here may have been delivered on that night. Nothing is replayed blindly.

@@ -316,8 +316,9 @@ pub fn summary_json(r: &Report) -> Value {
                 "name": c.name,
                 "from": r.plan.sources[c.from].name,
                 "to": r.plan.sources[c.to].name,
-                "window": c.window.to_string(),
-                "lead": c.lead.to_string(),
+                // An untimed check compares no dates: it has no window, not a window of 0 days.
+                "window": c.timed.then(|| c.window.to_string()),
+                "lead": c.timed.then(|| c.lead.to_string()),
                 "keys": res.keys,
                 "matched": {"count": res.matched, "amount": totals_json(&matched)},
                 "resolved": res.resolved.len(),

@@ -116,7 +116,7 @@ fn undeclared_non_utf8_is_rejected_with_the_text_shown() {
         &[("a.csv", b"k,amt\nCAF\xc9-1,1.00\n"), ("b.csv", b"k,amt\n")],
     );
     assert_eq!(
-        o.rejects, "a,a.csv,2,k,\"not valid UTF-8: \"\"CAF\u{fffd}-1\"\"\",\n",
+        o.rejects, "a,a.csv,2,k,not valid UTF-8,CAF\u{fffd}-1\n",
         "{}",
         o.described
     );
@@ -250,6 +250,19 @@ fn a_check_that_shares_no_key_replays_nothing() {
 }
 
 #[test]
+fn an_empty_receiving_side_is_not_taken_for_a_wrong_key_column() {
+    let o = run(
+        &config("", "allow_empty = true"),
+        &[("a.csv", b"k,amt\nORD-1,1.00\n"), ("b.csv", b"k,amt\n")],
+    );
+    assert_eq!(o.code, 1, "{}", o.described);
+    let row = o.breaks.iter().find(|r| r[1] == "missing").unwrap();
+    assert_eq!(row[row.len() - 2], "replay", "{}", o.described);
+    assert_eq!(row[row.len() - 1], "", "{}", o.described);
+    assert_eq!(o.summary["warnings"], serde_json::json!([]));
+}
+
+#[test]
 fn a_closed_stderr_keeps_the_exit_code() {
     let dir = tempfile::tempdir().unwrap();
     fs::write(dir.path().join("a.csv"), b"k,amt\nK1,1.00\nK1,1.00\n").unwrap();
@@ -372,7 +385,10 @@ to = "b"
         b,
         &[
             ("a.csv", b"k,amt\nK1,1.00\nK2,2.00\n"),
-            ("b.jsonl", b"{\"k\":\"K1\",\"amt\":\"1.00\"}\n{\"k\":\"K2\",\"k\":\"K2x\",\"amt\":\"2.00\"}\n"),
+            (
+                "b.jsonl",
+                b"{\"k\":\"K1\",\"amt\":\"1.00\"}\n{\"k\":\"K2\",\"k\":\"K2x\",\"amt\":\"2.00\"}\n",
+            ),
         ],
     );
     assert_eq!(o.code, 1, "{}", o.described);

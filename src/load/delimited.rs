@@ -8,7 +8,7 @@ use std::rc::Rc;
 
 use anyhow::{Context, Result, anyhow, bail};
 
-use super::{Interner, Loaded, RowBuilder, Sink, Text, skip_bom};
+use super::{Interner, Loaded, RowBuilder, Sink, Text, Unreadable, skip_bom};
 use crate::config::SourcePlan;
 use crate::model::Origin;
 
@@ -238,12 +238,16 @@ pub(super) fn load<R: BufRead>(
             );
             None
         } else {
-            let get = |f: &crate::config::FieldRef| -> Result<Option<Text>, String> {
-                let i = columns[f.slot]
-                    .ok_or_else(|| format!("column {:?} is not in this file's header", f.name))?;
+            let get = |f: &crate::config::FieldRef| -> Result<Option<Text>, Unreadable> {
+                let i = columns[f.slot].ok_or_else(|| {
+                    let why = format!("column {:?} is not in this file's header", f.name);
+                    Unreadable::new(why, "")
+                })?;
                 std::str::from_utf8(&row[i])
                     .map(|s| Some(Text::plain(s)))
-                    .map_err(|_| format!("not valid UTF-8: {:?}", String::from_utf8_lossy(&row[i])))
+                    .map_err(|_| {
+                        Unreadable::new("not valid UTF-8", String::from_utf8_lossy(&row[i]))
+                    })
             };
             b.build(get)
         };

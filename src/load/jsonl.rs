@@ -10,7 +10,7 @@ use serde::Deserialize as _;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
-use super::{Interner, Loaded, RowBuilder, Sink, Text, skip_bom};
+use super::{Interner, Loaded, RowBuilder, Sink, Text, Unreadable, skip_bom};
 use crate::config::{FieldRef, SourcePlan};
 use crate::model::{Key, Origin};
 
@@ -371,7 +371,7 @@ pub(super) fn load<R: BufRead>(
                     for (n, s) in present.iter_mut().zip(&slots) {
                         *n += u64::from(*s != Slot::Absent);
                     }
-                    let get = |f: &FieldRef| -> Result<Option<Text>, String> {
+                    let get = |f: &FieldRef| -> Result<Option<Text>, Unreadable> {
                         Ok(match &slots[f.slot] {
                             Slot::Absent | Slot::Null => None,
                             Slot::Value(s, number) => Some(Text {

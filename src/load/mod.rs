@@ -701,6 +701,22 @@ impl Interner {
     }
 }
 
+/// A field whose text cannot be had: why, and what the file holds there (as near as it can be
+/// shown), for rejects.csv.
+pub(crate) struct Unreadable {
+    reason: String,
+    raw: String,
+}
+
+impl Unreadable {
+    fn new(reason: impl Into<String>, raw: impl Into<String>) -> Unreadable {
+        Unreadable {
+            reason: reason.into(),
+            raw: raw.into(),
+        }
+    }
+}
+
 /// Collects one row's field values and the reasons it cannot be used.
 struct RowBuilder<'a> {
     source: &'a SourcePlan,
@@ -754,7 +770,7 @@ impl RowBuilder<'_> {
     /// keeps the reasons when any field is unusable.
     fn build<'v>(
         &mut self,
-        get: impl Fn(&FieldRef) -> Result<Option<Text<'v>>, String>,
+        get: impl Fn(&FieldRef) -> Result<Option<Text<'v>>, Unreadable>,
     ) -> Option<Record> {
         let s = self.source;
         let mut text = |f: &FieldRef, me: &mut Self| -> Option<Option<Text<'v>>> {
@@ -767,8 +783,8 @@ impl RowBuilder<'_> {
                     None
                 }
                 Ok(v) => Some(v),
-                Err(reason) => {
-                    me.reject(&f.name, reason, "");
+                Err(Unreadable { reason, raw }) => {
+                    me.reject(&f.name, reason, &raw);
                     None
                 }
             }
