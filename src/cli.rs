@@ -59,7 +59,8 @@ pub struct RunArgs {
     /// Split the run into N partitions by a hash of the key (rounded up to a power of two): records
     /// wait on disk, encoded, and partitions are matched one at a time, keeping only the records
     /// behind findings, so memory stays small whatever the input size. Outputs do not depend on
-    /// it. Default: one partition per 64 MiB of input (so small runs stay in memory).
+    /// it. `--partitions 1` keeps every record in memory (fastest, and the most memory). Default:
+    /// one partition per 64 MiB of input (so small runs stay in memory).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub partitions: Option<u32>,
     /// Where partitions wait to be matched, when there are several: temporary files, unlinked as
@@ -81,8 +82,9 @@ fn parse_date(text: &str) -> Result<chrono::NaiveDate, String> {
                 b.is_ascii_digit()
             }
         });
-    shaped
-        .then(|| chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").ok())
-        .flatten()
-        .ok_or_else(|| format!("{text:?} is not a date in the form YYYY-MM-DD"))
+    if !shaped {
+        return Err(format!("{text:?} is not a date in the form YYYY-MM-DD"));
+    }
+    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .map_err(|_| format!("{text:?} is not a day of the calendar"))
 }

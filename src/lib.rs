@@ -53,6 +53,19 @@ pub fn run(args: &cli::RunArgs) -> Result<ExitStatus> {
         0 => load::load_all(&plan.sources)?,
         _ => {
             let dir = args.spill.clone().unwrap_or_else(std::env::temp_dir);
+            // Said up front, and of the folder: otherwise the first file read would be blamed.
+            if let Err(e) = tempfile::tempfile_in(&dir) {
+                let which = match &args.spill {
+                    Some(_) => "--spill".to_string(),
+                    None => {
+                        "the temporary folder (TMPDIR; choose another with --spill)".to_string()
+                    }
+                };
+                anyhow::bail!(
+                    "{which} {}: cannot create a temporary file there: {e}",
+                    dir.display()
+                );
+            }
             let spec = partition::spill::SpillSpec {
                 bits,
                 dir: Some(dir),
@@ -130,7 +143,7 @@ pub fn run(args: &cli::RunArgs) -> Result<ExitStatus> {
     warnings.extend(previous.warnings.iter().cloned());
     if let (Some(dir), Some(first)) = (&args.state, later.first()) {
         warnings.push(format!(
-            "{} holds state for {first}{}, after {}: those nights were run before this one and did not see its result; re-run them in order",
+            "the --state folder {} holds state for {first}{}, after {}: those nights were run before this one and did not see its result; re-run them in order",
             dir.display(),
             if later.len() > 1 { " and later" } else { "" },
             plan.date

@@ -321,18 +321,25 @@ impl BreakKind {
                  still open; or in `to`, waiting inside the check's `lead` for its `from` record.\n\
                  Not a break: with --state it is carried to the next run and re-checked; when the window\n\
                  closes without a counterpart it becomes `missing` (or `unexpected`).\n\
+                 Why it matters: it is tomorrow's `missing` if the counterpart never comes; the summary\n\
+                 ages it so that an item waiting too long is seen.\n\
                  Example: a card payment captured at 23:58 on D; the bank pays out on D+2 (window 2bd).\n\
                  Repair: wait."
             }
             BreakKind::Late => {
-                "One record on each side, in agreement, the `to` record on a later business day than the\n\
-                 `from` record: a timing difference, reported, not a break.\n\
+                "One record on each side, in agreement, on different business days (the `to` record later\n\
+                 than the `from` record, or earlier) in a check with a `window` or `lead`: a timing\n\
+                 difference, reported, not a break. The `timing` column says whether it was inside the\n\
+                 window (or lead) or beyond it.\n\
+                 Why it matters: it is not money at risk, but a system that settles later and later, or\n\
+                 beyond its window, is a process to look at.\n\
                  Example: order on 1 Dec, bank credit on 2 Dec, window 2d.\n\
                  Repair: none."
             }
             BreakKind::OutOfOrder => {
                 "In a flow (`[[flow]] stages = [...]`), a later stage has the key while an earlier stage\n\
                  does not: the earlier system lost an event that the later one acted on.\n\
+                 Why it matters: money moved further down the flow than its origin can account for.\n\
                  Example: a ledger posting and a bank line for ORD-7, and no payment record.\n\
                  Repair: investigate."
             }

@@ -34,6 +34,7 @@ impl OutputLock {
     /// Takes the lock for `out`, or explains who holds it. Also clears staging folders left by runs
     /// that were killed (safe: whoever made them no longer holds the lock).
     pub fn acquire(out: &Path) -> Result<OutputLock> {
+        let given = out;
         // `out/.` and `out/` name the folder `out`.
         let out: PathBuf = out
             .components()
@@ -46,8 +47,8 @@ impl OutputLock {
             .filter(|n| *n != "." && *n != "..")
             .with_context(|| {
                 format!(
-                    "--out {}: give a folder name, not a root or `..`",
-                    out.display()
+                    "--out {}: give a folder of its own (e.g. recon-out), not `.`, `..` or a root: recon replaces the whole folder",
+                    given.display()
                 )
             })?
             .to_string();

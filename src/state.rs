@@ -269,9 +269,10 @@ pub fn carry_in(
     let unknown = unknown_to_state(plan, &state);
     if !unknown.is_empty() {
         out.warnings.push(format!(
-            "state {} was written by a config without {}: nothing was carried over for them (another config sharing the --state folder?)",
+            "state {} was written by a config without {}: nothing was carried over for {} (another config sharing the --state folder?)",
             file_name(date),
-            unknown.join(", ")
+            unknown.join(", "),
+            if unknown.len() == 1 { "it" } else { "them" }
         ));
     }
     let check_index: HashMap<&str, usize> = plan

@@ -216,3 +216,52 @@ fn a_missing_config_file_exits_2() {
         run.described
     );
 }
+
+#[test]
+fn a_spill_folder_that_cannot_be_written_is_named_before_any_file_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("orders.jsonl"), ORDERS).unwrap();
+    fs::write(dir.path().join("psp.csv"), PSP).unwrap();
+    fs::write(dir.path().join("recon.toml"), GOOD).unwrap();
+    let args = ["run", "-c", "recon.toml", "-o", "out", "--partitions", "2"];
+    let run = recon(
+        dir.path(),
+        &[&args[..], &["--spill", "no-such-folder"]].concat(),
+    );
+    assert_eq!(run.code(), 2, "{}", run.described);
+    assert!(
+        run.stderr()
+            .starts_with("error: --spill no-such-folder: cannot create a temporary file there: "),
+        "{}",
+        run.described
+    );
+    assert!(!dir.path().join("out").exists(), "{}", run.described);
+}
+
+#[test]
+fn a_date_that_is_no_day_and_an_out_folder_that_is_no_folder_of_its_own_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("orders.jsonl"), ORDERS).unwrap();
+    fs::write(dir.path().join("psp.csv"), PSP).unwrap();
+    fs::write(dir.path().join("recon.toml"), GOOD).unwrap();
+    let run = recon(
+        dir.path(),
+        &["run", "-c", "recon.toml", "--date", "2026-02-30"],
+    );
+    assert_eq!(run.code(), 2, "{}", run.described);
+    assert!(
+        run.stderr()
+            .contains("\"2026-02-30\" is not a day of the calendar"),
+        "{}",
+        run.described
+    );
+    let run = recon(dir.path(), &["run", "-c", "recon.toml", "-o", "."]);
+    assert_eq!(run.code(), 2, "{}", run.described);
+    assert!(
+        run.stderr().starts_with(
+            "error: --out .: give a folder of its own (e.g. recon-out), not `.`, `..` or a root"
+        ),
+        "{}",
+        run.described
+    );
+}
