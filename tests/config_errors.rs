@@ -36,12 +36,18 @@ from = "orders"
 to = "psp"
 "#;
 
-/// Writes the inputs and `config`, runs recon, returns (exit code, stderr).
-fn run_config(config: &str) -> (i32, String, String) {
+/// A folder with the inputs and `config` as recon.toml.
+fn inputs(config: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     fs::write(dir.path().join("orders.jsonl"), ORDERS).unwrap();
     fs::write(dir.path().join("psp.csv"), PSP).unwrap();
     fs::write(dir.path().join("recon.toml"), config).unwrap();
+    dir
+}
+
+/// Writes the inputs and `config`, runs recon, returns (exit code, stderr).
+fn run_config(config: &str) -> (i32, String, String) {
+    let dir = inputs(config);
     let run = recon(
         dir.path(),
         &["run", "--config", "recon.toml", "--out", "out"],
@@ -219,10 +225,7 @@ fn a_missing_config_file_exits_2() {
 
 #[test]
 fn a_spill_folder_that_cannot_be_written_is_named_before_any_file_is_read() {
-    let dir = tempfile::tempdir().unwrap();
-    fs::write(dir.path().join("orders.jsonl"), ORDERS).unwrap();
-    fs::write(dir.path().join("psp.csv"), PSP).unwrap();
-    fs::write(dir.path().join("recon.toml"), GOOD).unwrap();
+    let dir = inputs(GOOD);
     let args = ["run", "-c", "recon.toml", "-o", "out", "--partitions", "2"];
     let run = recon(
         dir.path(),
@@ -240,10 +243,7 @@ fn a_spill_folder_that_cannot_be_written_is_named_before_any_file_is_read() {
 
 #[test]
 fn a_date_that_is_no_day_and_an_out_folder_that_is_no_folder_of_its_own_are_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    fs::write(dir.path().join("orders.jsonl"), ORDERS).unwrap();
-    fs::write(dir.path().join("psp.csv"), PSP).unwrap();
-    fs::write(dir.path().join("recon.toml"), GOOD).unwrap();
+    let dir = inputs(GOOD);
     let run = recon(
         dir.path(),
         &["run", "-c", "recon.toml", "--date", "2026-02-30"],
