@@ -93,13 +93,54 @@ impl OutputLock {
         };
         for entry in fs::read_dir(&me.parent)?.flatten() {
             let n = entry.file_name();
-            if n.to_str()
-                .is_some_and(|n| n.starts_with(&me.staging_prefix()))
-            {
-                let _ = fs::remove_dir_all(entry.path());
+            let Some(n) = n.to_str().filter(|n| n.starts_with(&me.staging_prefix())) else {
+                continue;
+            };
+            // A run killed between the two renames of `exchange`'s fallback: the previous outputs
+            // are aside and `--out` is gone. Put them back.
+            if n.ends_with(".old") && fs::symlink_metadata(&me.out).is_err() {
+                fs::rename(entry.path(), &me.out).with_context(|| {
+                    format!(
+                        "cannot restore the previous outputs into {}",
+                        me.out.display()
+                    )
+                })?;
+                continue;
             }
+            let _ = fs::remove_dir_all(entry.path());
         }
+        // Refused now, before any data is read or any state written, rather than at the end.
+        me.check_out()?;
         Ok(me)
+    }
+
+    /// `--out` must be absent or a folder holding only what recon writes, since it is replaced.
+    fn check_out(&self) -> Result<()> {
+        let Ok(meta) = fs::symlink_metadata(&self.out) else {
+            return Ok(());
+        };
+        if !meta.is_dir() {
+            bail!("--out {} exists and is not a folder", self.out.display());
+        }
+        let foreign: Vec<String> = fs::read_dir(&self.out)?
+            .flatten()
+            .filter(|e| {
+                let ours = e
+                    .file_name()
+                    .to_str()
+                    .is_some_and(|n| OUTPUT_NAMES.contains(&n));
+                !(ours && e.file_type().is_ok_and(|t| t.is_file()))
+            })
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        if !foreign.is_empty() {
+            bail!(
+                "--out {} holds files recon did not write ({}); recon replaces the whole folder, so give it one of its own",
+                self.out.display(),
+                foreign.join(", ")
+            );
+        }
+        Ok(())
     }
 
     fn staging_prefix(&self) -> String {
@@ -108,29 +149,8 @@ impl OutputLock {
 
     /// Lets `fill` write the outputs into a staging folder, then swaps it in as `--out`.
     pub fn publish(&self, fill: impl FnOnce(&Stage) -> Result<()>) -> Result<()> {
-        if let Ok(meta) = fs::symlink_metadata(&self.out) {
-            if !meta.is_dir() {
-                bail!("--out {} exists and is not a folder", self.out.display());
-            }
-            let foreign: Vec<String> = fs::read_dir(&self.out)?
-                .flatten()
-                .filter(|e| {
-                    let ours = e
-                        .file_name()
-                        .to_str()
-                        .is_some_and(|n| OUTPUT_NAMES.contains(&n));
-                    !(ours && e.file_type().is_ok_and(|t| t.is_file()))
-                })
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect();
-            if !foreign.is_empty() {
-                bail!(
-                    "--out {} holds files recon did not write ({}); recon replaces the whole folder, so give it one of its own",
-                    self.out.display(),
-                    foreign.join(", ")
-                );
-            }
-        }
+        // Again: the folder may have changed during the run.
+        self.check_out()?;
         let stage = self
             .parent
             .join(format!("{}{}", self.staging_prefix(), std::process::id()));

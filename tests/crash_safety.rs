@@ -169,7 +169,8 @@ fn a_folder_with_other_files_is_not_replaced() {
     write_case(work.path(), 10, 0);
     fs::create_dir(work.path().join("out")).unwrap();
     fs::write(work.path().join("out/notes.txt"), "mine").unwrap();
-    let run = common::recon(work.path(), &["run", "-c", "recon.toml", "-o", "out"]);
+    let args = ["run", "-c", "recon.toml", "-o", "out", "--state", "state"];
+    let run = common::recon(work.path(), &args);
     run.expect_code(2);
     assert!(
         run.stderr()
@@ -181,6 +182,39 @@ fn a_folder_with_other_files_is_not_replaced() {
         fs::read_to_string(work.path().join("out/notes.txt")).unwrap(),
         "mine"
     );
+    // Refused before the night's state moved on: its outputs were never published.
+    let state = work.path().join("state");
+    assert!(!state.exists() || common::files(&state).is_empty());
+}
+
+#[test]
+fn outputs_moved_aside_by_a_killed_swap_are_put_back() {
+    // Where the file system cannot swap two folders, the old outputs are moved aside before the
+    // new ones move in; a run killed between the two leaves no --out and the old ones aside.
+    let work = tempfile::tempdir().unwrap();
+    write_case(work.path(), 10, 0);
+    common::recon(work.path(), &["run", "-q", "-c", "recon.toml", "-o", "out"]).expect_code(1);
+    let before = snapshot(&work.path().join("out"));
+    fs::rename(
+        work.path().join("out"),
+        work.path().join(".out.recon-new-77.old"),
+    )
+    .unwrap();
+    // A run that fails after taking the lock publishes nothing: the old outputs are back.
+    let args = [
+        "run",
+        "-q",
+        "-c",
+        "recon.toml",
+        "-o",
+        "out",
+        "--partitions",
+        "2",
+    ];
+    let run = common::recon(work.path(), &[&args[..], &["--spill", "nowhere"]].concat());
+    run.expect_code(2);
+    assert_eq!(snapshot(&work.path().join("out")), before);
+    assert!(!work.path().join(".out.recon-new-77.old").exists());
 }
 
 #[test]
