@@ -53,23 +53,17 @@ pub fn run(args: &cli::RunArgs) -> Result<ExitStatus> {
         0 => load::load_all(&plan.sources)?,
         _ => {
             let dir = args.spill.clone().unwrap_or_else(std::env::temp_dir);
-            // Said up front, and of the folder: otherwise the first file read would be blamed.
-            if let Err(e) = tempfile::tempfile_in(&dir) {
+            // Made up front, and its folder named: a failure is not the first input file's.
+            let spec = partition::spill::SpillSpec::new(bits, Some(&dir)).map_err(|e| {
                 let which = match &args.spill {
-                    Some(_) => "--spill".to_string(),
-                    None => {
-                        "the temporary folder (TMPDIR; choose another with --spill)".to_string()
-                    }
+                    Some(_) => "--spill",
+                    None => "the temporary folder (TMPDIR; choose another with --spill)",
                 };
-                anyhow::bail!(
+                anyhow::anyhow!(
                     "{which} {}: cannot create a temporary file there: {e}",
                     dir.display()
-                );
-            }
-            let spec = partition::spill::SpillSpec {
-                bits,
-                dir: Some(dir),
-            };
+                )
+            })?;
             load::load_all_partitioned(&plan.sources, &spec)?
         }
     };

@@ -171,10 +171,7 @@ fn chunks_spilled_to_partitions_read_back_what_one_reader_reads() {
         let whole = load_all(&plan.sources).unwrap();
         let spills = [(1000, None), (4096, Some(dir.path().to_path_buf()))];
         for (min_chunk, spill) in spills {
-            let spec = SpillSpec {
-                bits: 3,
-                dir: spill.clone(),
-            };
+            let spec = SpillSpec::new(3, spill.as_deref()).unwrap();
             let mut split = load_all_partitioned_in(&plan.sources, &spec, min_chunk).unwrap();
             let store = Store::new(&mut split, 3);
             let mut back: Vec<Vec<Record>> = vec![Vec::new(); 2];

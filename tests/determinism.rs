@@ -193,3 +193,68 @@ fn same_findings_whatever_the_row_order() {
     };
     assert_eq!(summary(plain.path()), summary(shuffled.path()));
 }
+
+#[test]
+fn a_partitioned_run_over_many_files_holds_few_open() {
+    // 300 files a source, under a limit of 64 open files: a temporary file per input file (or
+    // per chunk) would run out.
+    let dir = tempfile::tempdir().unwrap();
+    let config = r#"
+[[source]]
+name = "a"
+format = "csv"
+path = "a/*.csv"
+key = { column = "k" }
+amount = { column = "amt" }
+currency = { value = "EUR" }
+
+[[source]]
+name = "b"
+format = "csv"
+path = "b/*.csv"
+key = { column = "k" }
+amount = { column = "amt" }
+currency = { value = "EUR" }
+
+[[check]]
+name = "ab"
+from = "a"
+to = "b"
+"#;
+    fs::write(dir.path().join("recon.toml"), config).unwrap();
+    for side in ["a", "b"] {
+        fs::create_dir(dir.path().join(side)).unwrap();
+        for f in 0..300 {
+            let mut text = String::from("k,amt\n");
+            for r in 0..3 {
+                // b misses one key per file and has another 0.01 more.
+                if side == "b" && r == 0 {
+                    continue;
+                }
+                let cents = 100 + r + u32::from(side == "b" && r == 1);
+                writeln!(text, "K{f}-{r},{}.{:02}", cents / 100, cents % 100).unwrap();
+            }
+            fs::write(dir.path().join(format!("{side}/{f:03}.csv")), text).unwrap();
+        }
+    }
+    let limited = |out: &str, partitions: &str| {
+        let bin = env!("CARGO_BIN_EXE_recon");
+        let script = format!(
+            "ulimit -n 64 && exec {bin} run -q -c recon.toml -o {out} --partitions {partitions}"
+        );
+        let status = std::process::Command::new("sh")
+            .args(["-c", &script])
+            .current_dir(dir.path())
+            .status()
+            .unwrap();
+        assert_eq!(status.code(), Some(1), "--partitions {partitions}");
+    };
+    limited("one", "1");
+    limited("many", "16");
+    common::assert_same_dir(&dir.path().join("many"), &dir.path().join("one"));
+    let summary = fs::read_to_string(dir.path().join("one/summary.json")).unwrap();
+    let summary: serde_json::Value = serde_json::from_str(&summary).unwrap();
+    let breaks = &summary["checks"][0]["breaks"];
+    assert_eq!(breaks["missing"]["count"], 300, "{summary}");
+    assert_eq!(breaks["amount_mismatch"]["count"], 300, "{summary}");
+}

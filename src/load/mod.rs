@@ -276,7 +276,7 @@ fn load_file(
         };
     // Partitioned: each chunk encodes its records into its own partition segments.
     let spilled = |reader, header: Option<&[String]>, spec| -> Result<Loaded> {
-        let mut sink = Sink::Parts(ChunkWriter::new(spec)?);
+        let mut sink = Sink::Parts(ChunkWriter::new(spec));
         let mut l = read(reader, &mut sink, header)?;
         if let Sink::Parts(w) = sink {
             l.spilled.push(w.finish()?);

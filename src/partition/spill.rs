@@ -4,12 +4,16 @@
 //!
 //! Each loader chunk (a whole file, or one thread's share of it) writes its own segments and keeps
 //! its own table of shared values (statuses, accounts, extra fields), so chunks never wait for one
-//! another; a partition is read back chunk by chunk, in file order.
+//! another; a partition is read back chunk by chunk, in file order. All chunks of a run write into
+//! one temporary file, each segment at a place of its own, so that a run over thousands of input
+//! files holds one file open, not thousands.
 
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
-use std::path::PathBuf;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{Context, Result, anyhow};
 use chrono::{DateTime, Datelike, NaiveDate};
@@ -22,8 +26,31 @@ use crate::normalize::currency::Currency;
 pub struct SpillSpec {
     /// `1 << bits` partitions.
     pub bits: u32,
-    /// The folder for the temporary files; `None` keeps the segments in memory.
-    pub dir: Option<PathBuf>,
+    /// The run's temporary file; `None` keeps the segments in memory.
+    file: Option<Arc<SpillFile>>,
+}
+
+impl SpillSpec {
+    /// `1 << bits` partitions, waiting in a temporary file in `dir` (unlinked at once), or with
+    /// no `dir` in memory.
+    pub fn new(bits: u32, dir: Option<&Path>) -> io::Result<SpillSpec> {
+        let file = match dir {
+            None => None,
+            Some(dir) => Some(Arc::new(SpillFile {
+                file: tempfile::tempfile_in(dir)?,
+                len: AtomicU64::new(0),
+            })),
+        };
+        Ok(SpillSpec { bits, file })
+    }
+}
+
+/// The temporary file every chunk of a run writes its segments into.
+#[derive(Debug)]
+struct SpillFile {
+    file: File,
+    /// Bytes handed out so far: each segment takes the next `len` bytes.
+    len: AtomicU64,
 }
 
 /// Bytes a partition's buffer collects before it becomes a segment.
@@ -41,8 +68,7 @@ pub struct ChunkWriter {
     buffers: Vec<Vec<u8>>,
     counts: Vec<usize>,
     segments: Vec<Vec<Segment>>,
-    file: Option<File>,
-    file_len: u64,
+    file: Option<Arc<SpillFile>>,
     /// The loader's shared values, by the ids the records were written with.
     symbols: Vec<Shared>,
     /// The first write error: reported by [`ChunkWriter::finish`].
@@ -50,25 +76,17 @@ pub struct ChunkWriter {
 }
 
 impl ChunkWriter {
-    pub fn new(spec: &SpillSpec) -> Result<ChunkWriter> {
+    pub fn new(spec: &SpillSpec) -> ChunkWriter {
         let n = 1usize << spec.bits;
-        let file =
-            match &spec.dir {
-                None => None,
-                Some(dir) => Some(tempfile::tempfile_in(dir).with_context(|| {
-                    format!("cannot create a temporary file in {}", dir.display())
-                })?),
-            };
-        Ok(ChunkWriter {
+        ChunkWriter {
             bits: spec.bits,
             buffers: (0..n).map(|_| Vec::new()).collect(),
             counts: vec![0; n],
             segments: (0..n).map(|_| Vec::new()).collect(),
-            file,
-            file_len: 0,
+            file: spec.file.clone(),
             symbols: Vec::new(),
             error: None,
-        })
+        }
     }
 
     /// Adds one record to its key's partition. `ids` are the ids of its shared values (status,
@@ -95,16 +113,16 @@ impl ChunkWriter {
         let segment = match &self.file {
             None => Segment::Memory(buf),
             Some(f) => {
-                if let Err(e) = f.write_all_at(&buf, self.file_len)
+                let offset = f.len.fetch_add(buf.len() as u64, Ordering::Relaxed);
+                if let Err(e) = f.file.write_all_at(&buf, offset)
                     && self.error.is_none()
                 {
                     self.error = Some(e);
                 }
                 let s = Segment::Disk {
-                    offset: self.file_len,
+                    offset,
                     len: buf.len(),
                 };
-                self.file_len += buf.len() as u64;
                 // The buffer is reused for the partition's next segment.
                 let mut buf = buf;
                 buf.clear();
@@ -126,11 +144,22 @@ impl ChunkWriter {
         if let Some(e) = self.error {
             return Err(anyhow!("cannot write a temporary file: {e}"));
         }
+        // Only the partitions with records are listed: a run over thousands of small files into
+        // thousands of partitions would otherwise keep files x partitions entries.
+        let mut parts = Vec::new();
+        let mut segments = Vec::new();
+        for (p, (count, segs)) in self.counts.into_iter().zip(self.segments).enumerate() {
+            if count > 0 {
+                let first = segments.len();
+                segments.extend(segs);
+                parts.push((p as u32, count, first..segments.len()));
+            }
+        }
         Ok(SpilledChunk {
             file: self.file,
             symbols: self.symbols,
-            segments: self.segments,
-            counts: self.counts,
+            parts,
+            segments,
             base: 0,
         })
     }
@@ -139,10 +168,12 @@ impl ChunkWriter {
 /// One chunk's records, all written, by partition.
 #[derive(Debug)]
 pub struct SpilledChunk {
-    file: Option<File>,
+    file: Option<Arc<SpillFile>>,
     symbols: Vec<Shared>,
-    segments: Vec<Vec<Segment>>,
-    counts: Vec<usize>,
+    /// The partitions holding records, ascending: each with its record count and its segments
+    /// (a range of `segments`, in the order written).
+    parts: Vec<(u32, usize, std::ops::Range<usize>)>,
+    segments: Vec<Segment>,
     /// Added to every line read back: the line ends before the chunk in its file.
     pub base: u64,
 }
@@ -150,19 +181,28 @@ pub struct SpilledChunk {
 impl SpilledChunk {
     /// How many records partition `p` holds.
     pub fn count(&self, p: usize) -> usize {
-        self.counts[p]
+        self.part(p).map_or(0, |(_, n, _)| *n)
+    }
+
+    fn part(&self, p: usize) -> Option<&(u32, usize, std::ops::Range<usize>)> {
+        let i = self.parts.binary_search_by_key(&p, |(q, _, _)| *q as usize);
+        i.ok().map(|i| &self.parts[i])
     }
 
     /// Appends partition `p`'s records to `out`, in the order they were written.
     pub fn read(&self, p: usize, out: &mut Vec<Record>) -> Result<()> {
         let mut scratch = Vec::new();
-        for s in &self.segments[p] {
+        let segments = self
+            .part(p)
+            .map_or(&[][..], |(_, _, r)| &self.segments[r.clone()]);
+        for s in segments {
             let bytes: &[u8] = match s {
                 Segment::Memory(b) => b,
                 Segment::Disk { offset, len } => {
                     scratch.resize(*len, 0);
                     let f = self.file.as_ref().expect("disk segments have a file");
-                    f.read_exact_at(&mut scratch, *offset)
+                    f.file
+                        .read_exact_at(&mut scratch, *offset)
                         .context("cannot read a temporary file back")?;
                     &scratch
                 }
@@ -398,11 +438,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let table: Vec<Shared> = VALUES.iter().map(|v| Shared::from(*v)).collect();
         for spill in [None, Some(dir.path().to_path_buf())] {
-            let spec = SpillSpec {
-                bits: 2,
-                dir: spill,
-            };
-            let mut w = ChunkWriter::new(&spec).unwrap();
+            let spec = SpillSpec::new(2, spill.as_deref()).unwrap();
+            let mut w = ChunkWriter::new(&spec);
             // Enough records for several segments per partition.
             let records: Vec<(Record, Vec<u32>)> = (0..20_000).map(|i| record(i, &table)).collect();
             records.iter().for_each(|(r, ids)| w.put(r, ids));
@@ -427,6 +464,23 @@ mod tests {
             back.sort_by_key(order);
             assert_eq!(back, want);
         }
+    }
+
+    #[test]
+    fn a_small_chunk_lists_only_the_partitions_it_has_records_of() {
+        let table: Vec<Shared> = VALUES.iter().map(|v| Shared::from(*v)).collect();
+        let spec = SpillSpec::new(12, None).unwrap();
+        let mut w = ChunkWriter::new(&spec);
+        for i in 1..4 {
+            let (r, ids) = record(i, &table);
+            w.put(&r, &ids);
+        }
+        w.set_symbols(table);
+        let chunk = w.finish().unwrap();
+        // Three keyed records: at most three of 4096 partitions, in order, with all of them.
+        assert!((1..=3).contains(&chunk.parts.len()), "{:?}", chunk.parts);
+        assert!(chunk.parts.windows(2).all(|w| w[0].0 < w[1].0));
+        assert_eq!((0..4096).map(|p| chunk.count(p)).sum::<usize>(), 3);
     }
 
     #[test]
