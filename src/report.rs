@@ -2,7 +2,7 @@
 //! name and renamed into place only once all of them are complete. Everything is sorted, so the same
 //! inputs give the same bytes whatever the thread count.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::hash::BuildHasherDefault;
 
 use crate::matching::Prehashed;
@@ -198,42 +198,47 @@ pub fn warnings(plan: &RunPlan, loaded: &[Loaded], results: &[CheckResult]) -> V
     out
 }
 
-/// Pairs of keys among `records` that differ only by case or surrounding spaces, as (smaller,
-/// larger) key texts.
+/// How many pairs of keys among `records` differ only by case or surrounding spaces, and the
+/// smallest such pair as (smaller, larger) key texts.
 ///
 /// Two keys can only clash if one of them is not already in folded form (upper case, non-ASCII or
-/// surrounding spaces). Those are usually none or few: they are indexed by a hash of their folded
-/// form, and every key is then looked up in that small index. Such keys share a partition (see
-/// [`crate::partition`]), so the pairs of a run are the union of its partitions' pairs.
-pub fn clash_pairs(records: &[Record]) -> BTreeSet<(String, String)> {
+/// surrounding spaces). Those are usually none or few: the hashes of their folded forms are
+/// collected, and only keys with one of those hashes are folded and grouped. Such keys share a
+/// partition (see [`crate::partition`]), so a run's pairs are the sum of its partitions' pairs.
+pub fn clash_pairs(records: &[Record]) -> (usize, Option<(String, String)>) {
     let folded = |k: &str| {
         k.is_ascii() && k.trim().len() == k.len() && !k.bytes().any(|b| b.is_ascii_uppercase())
     };
-    let mut unfolded: HashMap<u64, Vec<&str>, BuildHasherDefault<Prehashed>> = HashMap::default();
-    for k in records
+    let hashes: HashSet<u64, BuildHasherDefault<Prehashed>> = records
         .iter()
         .filter_map(|r| r.key.as_deref())
         .filter(|k| !folded(k))
-    {
-        let same = unfolded.entry(folded_hash(k)).or_default();
-        if !same.contains(&k) {
-            same.push(k);
-        }
+        .map(folded_hash)
+        .collect();
+    if hashes.is_empty() {
+        return (0, None);
     }
-    let mut clashes = BTreeSet::new();
-    if unfolded.is_empty() {
-        return clashes;
-    }
+    // The distinct spellings of each folded key that has an unfolded one: n spellings make
+    // n(n-1)/2 pairs, counted rather than listed (a crafted input can have thousands).
     let fold = |k: &str| k.trim().to_lowercase();
+    let mut spellings: HashMap<(u64, String), BTreeSet<&str>> = HashMap::new();
     for k in records.iter().filter_map(|r| r.key.as_deref()) {
-        for &other in unfolded.get(&folded_hash(k)).into_iter().flatten() {
-            if other != k && fold(other) == fold(k) {
-                let (a, b) = if other < k { (other, k) } else { (k, other) };
-                clashes.insert((a.to_string(), b.to_string()));
-            }
+        let h = folded_hash(k);
+        if hashes.contains(&h) {
+            spellings.entry((h, fold(k))).or_default().insert(k);
         }
     }
-    clashes
+    let mut pairs = 0;
+    let mut example: Option<(&str, &str)> = None;
+    for s in spellings.values().filter(|s| s.len() > 1) {
+        pairs += s.len() * (s.len() - 1) / 2;
+        let mut first = s.iter();
+        let pair = (*first.next().expect("two"), *first.next().expect("two"));
+        if example.is_none_or(|e| pair < e) {
+            example = Some(pair);
+        }
+    }
+    (pairs, example.map(|(a, b)| (a.to_string(), b.to_string())))
 }
 
 /// The warning about a source's clashing keys, if it has any.
@@ -1031,7 +1036,35 @@ pub fn terminal_table(r: &Report, out_dir: &Path) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::neutralise;
+    use super::{clash_pairs, neutralise};
+    use crate::model::{Key, Origin, Record};
+
+    #[test]
+    fn clashing_spellings_are_counted_in_pairs_with_the_smallest_shown() {
+        let keys = [
+            "ord-1", "ORD-1", " ord-1", "ORD-1", "b-2", "B-2 ", "c-3", "d-4 ", "E-5",
+        ];
+        let records: Vec<Record> = (keys.iter().enumerate())
+            .map(|(i, k)| Record {
+                key: Some(Key::from(*k)),
+                amount: None,
+                currency: None,
+                at: None,
+                date: None,
+                status: None,
+                account: None,
+                extra: Vec::new(),
+                origin: Origin {
+                    file: 0,
+                    line: i as u64,
+                },
+            })
+            .collect();
+        // Three spellings of ord-1 (the repeated ORD-1 counts once): 3 pairs; b-2: 1 pair.
+        let example = Some((" ord-1".to_string(), "ORD-1".to_string()));
+        assert_eq!(clash_pairs(&records), (4, example));
+        assert_eq!(clash_pairs(&records[6..]), (0, None));
+    }
 
     #[test]
     fn spreadsheet_formulas_are_neutralised() {

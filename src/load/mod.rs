@@ -4,7 +4,6 @@
 mod delimited;
 mod jsonl;
 
-use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 
@@ -114,15 +113,20 @@ pub struct Counts {
 
 impl Counts {
     /// One partition's records: tonight's (`records[..fresh]`) and the carried ones after them.
-    pub fn of(records: &[Record], fresh: usize, clashes: BTreeSet<(String, String)>) -> Counts {
+    /// `clashes` is the count of clashing pairs and the smallest (see [`crate::report::clash_pairs`]).
+    pub fn of(
+        records: &[Record],
+        fresh: usize,
+        (clashes, clash_example): (usize, Option<(String, String)>),
+    ) -> Counts {
         let unkeyed = records[..fresh].iter().filter(|r| r.key.is_none()).count();
         Counts {
             records: fresh,
             carried: records.len() - fresh,
             unkeyed,
             keyed: records.len() - unkeyed,
-            clashes: clashes.len(),
-            clash_example: clashes.into_iter().next(),
+            clashes,
+            clash_example,
         }
     }
 
