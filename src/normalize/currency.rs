@@ -54,26 +54,27 @@ fn code_of(text: &str) -> Option<[u8; 3]> {
     }
 }
 
-/// Every known currency, sorted by code: built once, searched for every amount of a run.
-fn table() -> &'static [Currency] {
-    static TABLE: OnceLock<Vec<Currency>> = OnceLock::new();
+/// Every three-letter code's exponent, indexed by the code (AAA = 0 .. ZZZ = 26^3 - 1), with
+/// [`UNKNOWN`] for codes that are not currencies: built once, looked up for every amount of a
+/// run (a binary search over the codes took 3% of a run in mispredicted branches).
+fn table() -> &'static [u8; 26 * 26 * 26] {
+    static TABLE: OnceLock<Box<[u8; 26 * 26 * 26]>> = OnceLock::new();
     TABLE.get_or_init(|| {
+        let mut t = Box::new([UNKNOWN; 26 * 26 * 26]);
         let two = TWO_DECIMALS.split(' ').map(|c| (c, 2));
-        let mut all: Vec<Currency> = OTHER_EXPONENTS
-            .iter()
-            .copied()
-            .chain(two)
-            .map(|(c, exponent)| {
-                let b = c.as_bytes();
-                Currency {
-                    code: [b[0], b[1], b[2]],
-                    exponent,
-                }
-            })
-            .collect();
-        all.sort();
-        all
+        for (c, exponent) in OTHER_EXPONENTS.iter().copied().chain(two) {
+            let b = c.as_bytes();
+            t[index([b[0], b[1], b[2]])] = exponent;
+        }
+        t
     })
+}
+
+const UNKNOWN: u8 = u8::MAX;
+
+/// An upper-case code's place in [`table`].
+fn index(code: [u8; 3]) -> usize {
+    code.iter().fold(0, |i, &c| i * 26 + usize::from(c - b'A'))
 }
 
 /// A known ISO 4217 currency: its upper-case code and exponent.
@@ -90,13 +91,10 @@ impl Currency {
     }
 
     fn lookup(code: [u8; 3]) -> Option<Currency> {
-        let table = table();
-        // As integers (same order as the bytes): comparing `[u8; 3]` calls memcmp, and this runs
-        // about eight times per amount read.
-        let n = |c: [u8; 3]| u32::from_be_bytes([0, c[0], c[1], c[2]]);
-        let want = n(code);
-        let i = table.binary_search_by(|c| n(c.code).cmp(&want)).ok()?;
-        Some(table[i])
+        match table()[index(code)] {
+            UNKNOWN => None,
+            exponent => Some(Currency { code, exponent }),
+        }
     }
 
     pub fn code(&self) -> &str {
