@@ -663,6 +663,8 @@ pub(crate) struct Interner {
 impl Interner {
     /// The id of a value that was not interned: the spill writes its text.
     pub(crate) const NOT_INTERNED: u32 = u32::MAX;
+    /// Values per field and chunk that go to [`Shared::interned`]'s pool.
+    const POOLED: usize = 1 << 12;
 
     /// An interner for a sink: with ids, and small tables, for one that writes them.
     fn for_sink(sink: &Sink) -> Interner {
@@ -683,7 +685,12 @@ impl Interner {
         let (v, id) = match table.get(&text) {
             Some(&id) => (self.values[id as usize].clone(), id),
             None if table.len() < self.max => {
-                let v = Shared::from(value);
+                // A field's first values go to the process's pool, free to copy; past that the
+                // field is one of (nearly) distinct values, which the pool must not keep forever.
+                let v = match table.len() < Self::POOLED {
+                    true => Shared::interned(value),
+                    false => Shared::from(value),
+                };
                 let id = self.values.len() as u32;
                 table.insert(text, id);
                 self.values.push(v.clone());
