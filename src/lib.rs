@@ -64,6 +64,11 @@ pub fn run(args: &cli::RunArgs) -> Result<ExitStatus> {
                     dir.display()
                 )
             })?;
+            let written = spec.written();
+            let _ticking = progress.every_tick(move || {
+                let n = written.load(std::sync::atomic::Ordering::Relaxed);
+                format!("  {n} records read so far")
+            });
             load::load_all_partitioned(&plan.sources, &spec)?
         }
     };
@@ -86,8 +91,14 @@ pub fn run(args: &cli::RunArgs) -> Result<ExitStatus> {
         plan.checks.len(),
         store.len()
     ));
+    let (taken, parts) = (store.taken(), store.len());
+    let ticking = progress.every_tick(move || {
+        let n = taken.load(std::sync::atomic::Ordering::Relaxed);
+        format!("  partition {n} of {parts}")
+    });
     let (mut results, flows) =
         partition::match_all(&plan, &mut loaded, &store, (&previous, &carried), &day)?;
+    drop(ticking);
     let mut breaks: Vec<Break> = results
         .iter_mut()
         .flat_map(|r| std::mem::take(&mut r.breaks))

@@ -3,7 +3,9 @@
 //! `RECON_PROGRESS=1` asks for it (benchmarks, logs); a cron job's stderr stays quiet.
 
 use std::io::{IsTerminal, Write};
-use std::time::Instant;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 pub struct Progress {
     on: bool,
@@ -22,8 +24,49 @@ impl Progress {
     /// One line: `[  12.3s] what`.
     pub fn say(&self, what: impl std::fmt::Display) {
         if self.on {
-            let secs = self.started.elapsed().as_secs_f64();
-            let _ = writeln!(std::io::stderr(), "[{secs:7.2}s] {what}");
+            line(self.started, what);
+        }
+    }
+
+    /// Says `what()` every [`TICK`] until the returned guard is dropped: for a phase that runs
+    /// long with nothing else to show.
+    pub fn every_tick(&self, what: impl Fn() -> String + Send + 'static) -> Ticking {
+        if !self.on {
+            return Ticking(None);
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = Arc::clone(&stop);
+        let started = self.started;
+        let thread = std::thread::spawn(move || {
+            let mut next = Instant::now() + TICK;
+            while !stopped.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(100));
+                if Instant::now() >= next {
+                    line(started, what());
+                    next += TICK;
+                }
+            }
+        });
+        Ticking(Some((stop, thread)))
+    }
+}
+
+/// How often a long phase says how far it is.
+const TICK: Duration = Duration::from_secs(2);
+
+fn line(started: Instant, what: impl std::fmt::Display) {
+    let secs = started.elapsed().as_secs_f64();
+    let _ = writeln!(std::io::stderr(), "[{secs:7.2}s] {what}");
+}
+
+/// Stops [`Progress::every_tick`]'s lines when dropped.
+pub struct Ticking(Option<(Arc<AtomicBool>, std::thread::JoinHandle<()>)>);
+
+impl Drop for Ticking {
+    fn drop(&mut self) {
+        if let Some((stop, thread)) = self.0.take() {
+            stop.store(true, Ordering::Relaxed);
+            let _ = thread.join();
         }
     }
 }

@@ -122,3 +122,48 @@ fn explain_names_the_repair() {
         run.described
     );
 }
+
+#[test]
+fn progress_goes_to_stderr_only_when_asked_or_on_a_terminal() {
+    let out = tempfile::tempdir().unwrap();
+    let run = |progress: Option<&str>, extra: &[&str]| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_recon"));
+        cmd.current_dir(root())
+            .args([
+                "run",
+                "-c",
+                "fixtures/shop/recon.toml",
+                "--date",
+                "2026-12-01",
+            ])
+            .arg("-o")
+            .arg(out.path().join("o"))
+            .args(extra)
+            .env_remove("RECON_PROGRESS");
+        if let Some(v) = progress {
+            cmd.env("RECON_PROGRESS", v);
+        }
+        let o = cmd.output().unwrap();
+        assert_eq!(o.status.code(), Some(1));
+        String::from_utf8(o.stderr).unwrap()
+    };
+    // Not a terminal (a cron job, a pipe): quiet.
+    assert_eq!(run(None, &[]), "");
+    assert_eq!(run(Some("0"), &["--partitions", "4"]), "");
+    // Asked for: each phase, with the seconds since the start, and the rows read per source.
+    let said = run(Some("1"), &["--partitions", "4", "-q"]);
+    let phases: Vec<&str> = said
+        .lines()
+        .map(|l| l.split_once("s] ").expect("[   0.00s] what").1)
+        .collect();
+    assert_eq!(phases[0], "loading 4 source(s) for 2026-12-01", "{said}");
+    assert!(
+        phases.contains(&"  orders: 37 rows read, 0 rejected"),
+        "{said}"
+    );
+    assert!(
+        phases.contains(&"matching and classifying 3 check(s) in 4 partition(s)"),
+        "{said}"
+    );
+    assert_eq!(phases.last(), Some(&"done"), "{said}");
+}

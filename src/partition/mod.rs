@@ -53,6 +53,8 @@ pub fn bits_for(requested: Option<usize>, input: u64) -> u32 {
 pub struct Store {
     parts: usize,
     sources: Vec<Held>,
+    /// Partitions taken so far, for the progress line.
+    taken: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// One source's records: in memory by partition, or encoded by the loader (see [`spill`]).
@@ -84,7 +86,16 @@ impl Store {
                 Held::Records(parts.into_iter().map(Into::into).collect())
             })
             .collect();
-        Store { parts: n, sources }
+        Store {
+            parts: n,
+            sources,
+            taken: Default::default(),
+        }
+    }
+
+    /// The count of partitions taken so far (see [`Store::take`]), shared.
+    pub fn taken(&self) -> std::sync::Arc<std::sync::atomic::AtomicUsize> {
+        std::sync::Arc::clone(&self.taken)
     }
 
     pub fn len(&self) -> usize {
@@ -98,6 +109,8 @@ impl Store {
     /// Partition `p`'s records as one `Loaded` per source (records only, all of them fresh),
     /// leaving the partition empty.
     pub fn take(&self, p: usize) -> Result<Vec<Loaded>> {
+        self.taken
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.sources
             .par_iter()
             .map(|held| match held {

@@ -28,7 +28,13 @@ pub struct SpillSpec {
     pub bits: u32,
     /// The run's temporary file; `None` keeps the segments in memory.
     file: Option<Arc<SpillFile>>,
+    /// Records written so far by all chunks (a little behind: each chunk adds its count every
+    /// [`REPORT_EVERY`] records), for the progress line.
+    written: Arc<AtomicU64>,
 }
+
+/// How many records a chunk writes between two additions to [`SpillSpec::written`].
+const REPORT_EVERY: u64 = 1 << 16;
 
 impl SpillSpec {
     /// `1 << bits` partitions, waiting in a temporary file in `dir` (unlinked at once), or with
@@ -41,7 +47,16 @@ impl SpillSpec {
                 len: AtomicU64::new(0),
             })),
         };
-        Ok(SpillSpec { bits, file })
+        Ok(SpillSpec {
+            bits,
+            file,
+            written: Arc::default(),
+        })
+    }
+
+    /// The count of records written so far, shared with the writers.
+    pub fn written(&self) -> Arc<AtomicU64> {
+        Arc::clone(&self.written)
     }
 }
 
@@ -73,6 +88,9 @@ pub struct ChunkWriter {
     symbols: Vec<Shared>,
     /// The first write error: reported by [`ChunkWriter::finish`].
     error: Option<io::Error>,
+    /// Records put since the last addition to `written`.
+    unreported: u64,
+    written: Arc<AtomicU64>,
 }
 
 impl ChunkWriter {
@@ -86,6 +104,8 @@ impl ChunkWriter {
             file: spec.file.clone(),
             symbols: Vec::new(),
             error: None,
+            unreported: 0,
+            written: spec.written(),
         }
     }
 
@@ -97,6 +117,11 @@ impl ChunkWriter {
         let mut buf = std::mem::take(&mut self.buffers[p]);
         encode(r, ids, &mut buf);
         self.counts[p] += 1;
+        self.unreported += 1;
+        if self.unreported == REPORT_EVERY {
+            self.written.fetch_add(REPORT_EVERY, Ordering::Relaxed);
+            self.unreported = 0;
+        }
         if buf.len() >= SEGMENT {
             self.flush(p, buf);
         } else {
@@ -141,6 +166,7 @@ impl ChunkWriter {
                 self.flush(p, buf);
             }
         }
+        self.written.fetch_add(self.unreported, Ordering::Relaxed);
         if let Some(e) = self.error {
             return Err(anyhow!("cannot write a temporary file: {e}"));
         }
