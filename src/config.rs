@@ -700,7 +700,10 @@ fn resolve_source(
             column: None,
             value: Some(v),
         }) => Some(CurrencySpec::Fixed(currencies.parse(&v).ok_or_else(
-            || anyhow!("{at}.currency.value: {v:?} is not an ISO 4217 currency code"),
+            || {
+                let why = crate::normalize::currency::why_not_a_currency(&v);
+                anyhow!("{at}.currency.value: {v:?} is {why}")
+            },
         )?)),
         Some(_) => bail!("{at}.currency: give either `column` or `value`, not both or neither"),
     };

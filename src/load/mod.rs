@@ -810,11 +810,7 @@ impl RowBuilder<'_> {
                     Some(c) => Some(Some(c)),
                     None => {
                         let raw = raw.map_or("", |t| t.s);
-                        let why = if raw.trim().is_empty() {
-                            "empty currency"
-                        } else {
-                            "not an ISO 4217 currency code"
-                        };
+                        let why = crate::normalize::currency::why_not_a_currency(raw);
                         self.reject(&f.name, why, raw);
                         None
                     }

@@ -42,6 +42,20 @@ MDL MGA MKD MMK MNT MOP MRU MUR MVR MWK MXN MXV MYR MZN NAD NGN NIO NOK NPR NZD 
 RON RSD RUB SAR SBD SCR SDG SEK SGD SHP SLE SLL SOS SRD SSP STN SVC SYP SZL THB TJS TMT TOP TRY TTD TWD TZS \
 UAH USD USN UYU UZS VED VES WST XCD XCG YER ZAR ZMW ZWG ZWL";
 
+/// ISO 4217 codes without a minor unit: funds, metals, the testing code and "no currency".
+const NO_MINOR_UNIT: &str = "XAG XAU XBA XBB XBC XBD XDR XPD XPT XSU XTS XUA XXX";
+
+/// Why `text` is not a currency recon can read, for a reject or a config error.
+pub fn why_not_a_currency(text: &str) -> &'static str {
+    match code_of(text) {
+        _ if text.trim().is_empty() => "empty currency",
+        Some(c) if NO_MINOR_UNIT.split(' ').any(|n| n.as_bytes() == c) => {
+            "an ISO 4217 code without a minor unit (a fund, a metal, testing or no currency), so its amounts cannot be exact; give it an exponent in [currencies] if your systems use one"
+        }
+        _ => "not an ISO 4217 currency code",
+    }
+}
+
 /// A code as written (`usd`, ` EUR `) in upper case, if it is three ASCII letters.
 fn code_of(text: &str) -> Option<[u8; 3]> {
     match text.trim().as_bytes() {
@@ -192,6 +206,21 @@ impl fmt::Display for Currency {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_code_without_a_minor_unit_is_told_apart_from_no_code() {
+        assert_eq!(why_not_a_currency(" "), "empty currency");
+        assert_eq!(why_not_a_currency("EURO"), "not an ISO 4217 currency code");
+        assert_eq!(why_not_a_currency("QQQ"), "not an ISO 4217 currency code");
+        for code in ["XXX", "xau", " XDR "] {
+            assert!(Currency::parse(code).is_none(), "{code}");
+            assert!(
+                why_not_a_currency(code).starts_with("an ISO 4217 code without a minor unit"),
+                "{code}"
+            );
+        }
+    }
+
     use super::*;
 
     #[test]
