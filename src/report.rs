@@ -749,31 +749,61 @@ fn differences(r: &Report, b: &Break) -> String {
 
 fn write_repairs(r: &Report, mut w: impl Write) -> Result<()> {
     let place = |x: RecordRef| {
-        let (f, l) = r.location(x);
-        json!({"source": r.plan.sources[x.0].name, "file": f, "line": l})
+        let (file, line) = r.location(x);
+        let source = r.plan.sources[x.0].name.as_str();
+        Place { source, file, line }
     };
     for rep in &r.repairs.repairs {
-        let line = json!({
-            "id": rep.id,
-            "check": r.plan.checks[rep.check].name,
-            "action": rep.action.name(),
-            "kind": rep.kind.name(),
-            "key": rep.key,
-            "system": r.plan.sources[rep.system].name,
-            "amount": rep.amount.map(|(c, v)| money(c, v)),
-            "currency": rep.amount.map(|(c, _)| c.code().to_string()),
-            "amount_minor": rep.amount.map(|(_, v)| v.to_string()),
-            "automation": rep.automation,
-            "fields": rep.fields,
-            "evidence": rep.evidence.iter().map(|&x| place(x)).collect::<Vec<_>>(),
-            "keep": rep.keep.map(place),
-            "note": rep.note,
-            "first_seen": r.first_seen(rep.check, rep.key.as_deref()).to_string(),
-        });
+        let line = RepairLine {
+            id: &rep.id,
+            check: &r.plan.checks[rep.check].name,
+            action: rep.action.name(),
+            kind: rep.kind.name(),
+            key: rep.key.as_deref(),
+            system: &r.plan.sources[rep.system].name,
+            amount: rep.amount.map(|(c, v)| money(c, v)),
+            currency: rep.amount.as_ref().map(|(c, _)| c.code()),
+            amount_minor: rep.amount.map(|(_, v)| v.to_string()),
+            automation: rep.automation,
+            fields: &rep.fields,
+            evidence: rep.evidence.iter().map(|&x| place(x)).collect(),
+            keep: rep.keep.map(place),
+            note: rep.note.as_deref(),
+            first_seen: r.first_seen(rep.check, rep.key.as_deref()).to_string(),
+        };
         serde_json::to_writer(&mut w, &line)?;
         w.write_all(b"\n")?;
     }
     Ok(())
+}
+
+/// One line of repairs.jsonl, its keys in the documented order (serialized as declared: no map
+/// is built per line).
+#[derive(serde::Serialize)]
+struct RepairLine<'a> {
+    id: &'a str,
+    check: &'a str,
+    action: &'a str,
+    kind: &'a str,
+    key: Option<&'a str>,
+    system: &'a str,
+    amount: Option<String>,
+    currency: Option<&'a str>,
+    amount_minor: Option<String>,
+    automation: &'a str,
+    fields: &'a [String],
+    evidence: Vec<Place<'a>>,
+    keep: Option<Place<'a>>,
+    note: Option<&'a str>,
+    first_seen: String,
+}
+
+/// Where a record of a repair's evidence is.
+#[derive(serde::Serialize)]
+struct Place<'a> {
+    source: &'a str,
+    file: &'a str,
+    line: u64,
 }
 
 /// A cell a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, tab or CR first) gets a leading
