@@ -22,10 +22,12 @@ pub struct Origin {
 
 /// A text value many records share (a status, an account). An interned value (see
 /// [`Shared::interned`]) is one copy for the whole process, which records copy and drop for free;
-/// others are reference-counted. Compared, ordered and hashed as the text it holds.
+/// a counted one ([`Shared::counted`]) is shared by reference count; a value of one record alone
+/// (`Shared::from`) is its own copy. Compared, ordered and hashed as the text it holds.
 ///
 /// Why not just `Arc<str>`: its count is an atomic, and at 10 million records the increments and
-/// decrements of the loader, the spill's decoder and the drops took about 10% of a run.
+/// decrements of the loader, the spill's decoder and the drops took about 10% of a run; an
+/// account field of 25,000 values (too many to intern) cost 4% in decrements alone.
 #[derive(Clone)]
 pub struct Shared(SharedRepr);
 
@@ -33,6 +35,8 @@ pub struct Shared(SharedRepr);
 enum SharedRepr {
     Interned(&'static str),
     Counted(std::sync::Arc<str>),
+    /// Cloned by copying: records are cloned rarely (those behind findings, carried state).
+    Own(Box<str>),
 }
 
 impl Shared {
@@ -56,12 +60,17 @@ impl Shared {
         };
         Shared(SharedRepr::Interned(text))
     }
+
+    /// A copy of `value` for many holders, freed with the last.
+    pub fn counted(value: &str) -> Shared {
+        Shared(SharedRepr::Counted(value.into()))
+    }
 }
 
 impl From<&str> for Shared {
-    /// A counted copy of `value`, freed with its last holder.
+    /// A copy of `value` for one holder.
     fn from(value: &str) -> Shared {
-        Shared(SharedRepr::Counted(value.into()))
+        Shared(SharedRepr::Own(value.into()))
     }
 }
 
@@ -71,6 +80,7 @@ impl std::ops::Deref for Shared {
         match &self.0 {
             SharedRepr::Interned(t) => t,
             SharedRepr::Counted(t) => t,
+            SharedRepr::Own(t) => t,
         }
     }
 }

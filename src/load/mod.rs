@@ -689,7 +689,7 @@ impl Interner {
                 // field is one of (nearly) distinct values, which the pool must not keep forever.
                 let v = match table.len() < Self::POOLED {
                     true => Shared::interned(value),
-                    false => Shared::from(value),
+                    false => Shared::counted(value),
                 };
                 let id = self.values.len() as u32;
                 table.insert(text, id);
