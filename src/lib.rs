@@ -116,11 +116,11 @@ pub fn run(args: &cli::RunArgs) -> Result<ExitStatus> {
             .then_with(|| origins(a).cmp(&origins(b)))
     });
     progress.say(format!("planning repairs for {} finding(s)", breaks.len()));
-    // Sides that hold keys but share none suggest a wrong key column; an empty side (a bank that
-    // sent nothing on a Sunday) does not.
-    let keyed = |s: usize| loaded[s].counts.keyed > 0;
+    // Sides that hold records but share no key suggest a wrong key column (or one left blank);
+    // an empty side (a bank that sent nothing on a Sunday) does not.
+    let held = |s: usize| loaded[s].counts.records + loaded[s].counts.carried > 0;
     let paired: Vec<bool> = (plan.checks.iter().zip(&results))
-        .map(|(c, r)| r.paired > 0 || !(keyed(c.from) && keyed(c.to)))
+        .map(|(c, r)| r.paired > 0 || !(held(c.from) && held(c.to)))
         .collect();
     let mut repairs = repair::plan(&plan, &loaded, &breaks, &paired);
     // A night skipped between the state read and this one: records its files hold were never read,
@@ -185,9 +185,11 @@ pub fn run(args: &cli::RunArgs) -> Result<ExitStatus> {
         incomplete,
         warnings,
     };
-    // The state moves on only after a trusted run, and before the outputs are published, so that
-    // the outputs never claim a state that could not be written. A run killed after this line is
-    // simply run again: it starts from the state before D and writes the same D.json.
+    // The state moves on only after a trusted run. It is written before the outputs are
+    // published, so that they never claim a state that could not be written, and takes its name
+    // only after them, so that a run that fails to publish (exit 2) leaves none. A run killed
+    // in between is simply run again: it starts from the state before D and writes the same D.json.
+    let mut staged = None;
     if let Some(dir) = &args.state
         && status != ExitStatus::Untrusted
     {
@@ -208,10 +210,13 @@ pub fn run(args: &cli::RunArgs) -> Result<ExitStatus> {
             flow_names: plan.flows.iter().map(|f| f.name.clone()).collect(),
             sources: plan.sources.iter().map(state::SourceFields::of).collect(),
         };
-        state::write(dir, plan.date, &next)?;
+        staged = Some(state::stage(dir, plan.date, &next)?);
     }
     progress.say(format!("writing outputs to {}", args.out.display()));
     report::write_outputs(&report, &lock)?;
+    if let Some(s) = staged {
+        s.commit()?;
+    }
     progress.say("done");
     // Whatever stdout shows (or not, with --quiet), why a run is untrusted goes to stderr.
     // A closed stderr must not turn the exit code into a panic's 101.

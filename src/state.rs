@@ -196,28 +196,62 @@ pub fn read_previous(dir: &Path, date: NaiveDate) -> Result<(Option<Dated>, Vec<
     Ok((Some((prev, state)), later))
 }
 
-/// Writes the state after `date` atomically: a temporary file in the folder, synced, renamed.
-pub fn write(dir: &Path, date: NaiveDate, state: &StateFile) -> Result<PathBuf> {
+/// Writes the state after `date` to a temporary file in the folder, synced; it takes its name
+/// only when [`Staged::commit`] renames it (atomically).
+pub fn stage(dir: &Path, date: NaiveDate, state: &StateFile) -> Result<Staged> {
     fs::create_dir_all(dir)
         .with_context(|| format!("cannot create state folder {}", dir.display()))?;
-    let path = dir.join(file_name(date));
-    let tmp = dir.join(format!(".{}.tmp-{}", file_name(date), std::process::id()));
+    let staged = Staged {
+        path: dir.join(file_name(date)),
+        tmp: dir.join(format!(".{}.tmp-{}", file_name(date), std::process::id())),
+        dir: dir.to_path_buf(),
+    };
     let text = serde_json::to_string_pretty(state)? + "\n";
-    let result = (|| -> Result<()> {
-        let mut f = fs::File::create(&tmp)?;
+    let written = (|| -> Result<()> {
+        let mut f = fs::File::create(&staged.tmp)?;
         f.write_all(text.as_bytes())?;
         f.sync_all()?;
-        fs::rename(&tmp, &path)?;
-        if let Ok(d) = fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
         Ok(())
     })();
-    if let Err(e) = result {
-        let _ = fs::remove_file(&tmp);
-        return Err(e.context(format!("cannot write state {}", path.display())));
+    written.with_context(|| format!("cannot write state {}", staged.path.display()))?;
+    // What would make the rename fail later, after the outputs are published, is refused now.
+    if fs::symlink_metadata(&staged.path).is_ok_and(|m| m.is_dir()) {
+        bail!(
+            "cannot write state {}: a folder has that name",
+            staged.path.display()
+        );
     }
-    Ok(path)
+    Ok(staged)
+}
+
+/// A night's state, written and synced beside its final name: [`Staged::commit`] moves it into
+/// place once the outputs are published; dropped uncommitted (the run failed), it is removed.
+pub struct Staged {
+    path: PathBuf,
+    tmp: PathBuf,
+    dir: PathBuf,
+}
+
+impl Staged {
+    pub fn commit(self) -> Result<PathBuf> {
+        fs::rename(&self.tmp, &self.path).with_context(|| {
+            format!(
+                "the outputs are published, but the state could not be moved into {}; run the night again",
+                self.path.display()
+            )
+        })?;
+        if let Ok(d) = fs::File::open(&self.dir) {
+            let _ = d.sync_all();
+        }
+        Ok(self.path.clone())
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        // After a commit the temporary name is gone and this does nothing.
+        let _ = fs::remove_file(&self.tmp);
+    }
 }
 
 /// What the previous state brings into tonight's run.
@@ -610,4 +644,39 @@ pub fn open_items(
         })
         .collect();
     (open, records.into_iter().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_staged_state_takes_its_name_only_when_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let date = NaiveDate::from_ymd_opt(2026, 3, 2).unwrap();
+        let state = StateFile {
+            format: FORMAT.to_string(),
+            date: date.to_string(),
+            ..Default::default()
+        };
+        let listing = || {
+            let mut names: Vec<String> = fs::read_dir(dir.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            names
+        };
+        // A run that fails to publish drops its staged state: nothing is left.
+        let staged = stage(dir.path(), date, &state).unwrap();
+        assert!(!dir.path().join("2026-03-02.json").exists());
+        drop(staged);
+        assert_eq!(listing(), Vec::<String>::new());
+        // Committed, it is the night's file, with nothing beside it.
+        let path = stage(dir.path(), date, &state).unwrap().commit().unwrap();
+        assert_eq!(path, dir.path().join("2026-03-02.json"));
+        assert_eq!(listing(), ["2026-03-02.json"]);
+        let back: StateFile = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(back, state);
+    }
 }

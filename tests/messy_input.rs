@@ -260,6 +260,16 @@ fn an_empty_receiving_side_is_not_taken_for_a_wrong_key_column() {
     assert_eq!(row[row.len() - 2], "replay", "{}", o.described);
     assert_eq!(row[row.len() - 1], "", "{}", o.described);
     assert_eq!(o.summary["warnings"], serde_json::json!([]));
+    // A side with rows but no key at all (a blank key column) is a wrong key column, not empty.
+    let o = run(
+        &config("", ""),
+        &[
+            ("a.csv", b"k,amt\nORD-1,1.00\n"),
+            ("b.csv", b"k,amt\n,1.00\n"),
+        ],
+    );
+    let row = o.breaks.iter().find(|r| r[1] == "missing").unwrap();
+    assert_eq!(row[row.len() - 2], "investigate", "{}", o.described);
 }
 
 #[test]
