@@ -93,7 +93,14 @@ impl OutputLock {
         };
         for entry in fs::read_dir(&me.parent)?.flatten() {
             let n = entry.file_name();
-            let Some(n) = n.to_str().filter(|n| n.starts_with(&me.staging_prefix())) else {
+            // Exactly our staging names (prefix, a process id, maybe `.old`): `--out x` must not
+            // take `.x.recon-new-1.recon-new-7.old`, which belongs to `--out x.recon-new-1`.
+            let ours = |n: &str| {
+                let id = n.strip_prefix(&me.staging_prefix())?;
+                let id = id.strip_suffix(".old").unwrap_or(id);
+                (!id.is_empty() && id.bytes().all(|b| b.is_ascii_digit())).then_some(())
+            };
+            let Some(n) = n.to_str().filter(|n| ours(n).is_some()) else {
                 continue;
             };
             // A run killed between the two renames of `exchange`'s fallback: the previous outputs

@@ -200,6 +200,9 @@ fn outputs_moved_aside_by_a_killed_swap_are_put_back() {
         work.path().join(".out.recon-new-77.old"),
     )
     .unwrap();
+    // Staging folders of `--out out.recon-new-1` (another folder) are not ours to take.
+    let theirs = work.path().join(".out.recon-new-1.recon-new-78.old");
+    fs::create_dir(&theirs).unwrap();
     // A run that fails after taking the lock publishes nothing: the old outputs are back.
     let args = [
         "run",
@@ -215,6 +218,7 @@ fn outputs_moved_aside_by_a_killed_swap_are_put_back() {
     run.expect_code(2);
     assert_eq!(snapshot(&work.path().join("out")), before);
     assert!(!work.path().join(".out.recon-new-77.old").exists());
+    assert!(theirs.exists());
 }
 
 #[test]

@@ -84,7 +84,19 @@ impl<'de, 'n, 'o> Visitor<'de> for ObjectSeed<'n, 'o, 'de> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        // Branches met so far: an object on a mapped path given twice (`"p":{..},"p":{..}`) is as
+        // ambiguous as a value given twice, whichever fields each copy holds.
+        let mut seen = vec![false; self.node.children.len()];
         while let Some(i) = map.next_key_seed(KeySeed(self.node))? {
+            if let Some(i) = i
+                && matches!(self.node.children[i].1, Child::Branch(_))
+                && std::mem::replace(&mut seen[i], true)
+            {
+                return Err(de::Error::custom(format_args!(
+                    "the key {:?} appears twice",
+                    self.node.children[i].0
+                )));
+            }
             match i.map(|i| &self.node.children[i]) {
                 None => {
                     map.next_value::<IgnoredAny>()?;
@@ -451,6 +463,24 @@ mod tests {
         .and_then(|()| de.end())
         .ok()?;
         Some(slots)
+    }
+
+    #[test]
+    fn an_object_on_a_mapped_path_given_twice_is_ambiguous() {
+        let tree = tree(&["k", "p.q"]);
+        let one = by_serde(&tree, r#"{"k":"A","p":{"q":"1"},"x":{"q":2},"x":3}"#, 2);
+        assert_eq!(
+            one.unwrap()[1],
+            Slot::Value(Cow::Borrowed("1"), false),
+            "an unmapped key may repeat"
+        );
+        for line in [
+            r#"{"k":"A","p":{"q":"1"},"p":{"x":1}}"#,
+            r#"{"k":"A","p":{"q":"1"},"p":null}"#,
+            r#"{"k":"A","p":{},"p":{"q":"1"}}"#,
+        ] {
+            assert_eq!(by_serde(&tree, line, 2), None, "{line}");
+        }
     }
 
     fn tree(paths: &[&str]) -> Node {

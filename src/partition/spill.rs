@@ -34,7 +34,7 @@ pub struct SpillSpec {
 }
 
 /// How many records a chunk writes between two additions to [`SpillSpec::written`].
-const REPORT_EVERY: u64 = 1 << 16;
+const REPORT_EVERY: u64 = 1 << 12;
 
 impl SpillSpec {
     /// `1 << bits` partitions, waiting in a temporary file in `dir` (unlinked at once), or with
@@ -45,6 +45,7 @@ impl SpillSpec {
             Some(dir) => Some(Arc::new(SpillFile {
                 file: tempfile::tempfile_in(dir)?,
                 len: AtomicU64::new(0),
+                dir: dir.to_path_buf(),
             })),
         };
         Ok(SpillSpec {
@@ -66,6 +67,8 @@ struct SpillFile {
     file: File,
     /// Bytes handed out so far: each segment takes the next `len` bytes.
     len: AtomicU64,
+    /// Its folder, for messages.
+    dir: std::path::PathBuf,
 }
 
 /// Bytes a partition's buffer collects before it becomes a segment.
@@ -168,7 +171,11 @@ impl ChunkWriter {
         }
         self.written.fetch_add(self.unreported, Ordering::Relaxed);
         if let Some(e) = self.error {
-            return Err(anyhow!("cannot write a temporary file: {e}"));
+            let dir = self.file.as_ref().map_or(Path::new(""), |f| &f.dir);
+            return Err(anyhow!(
+                "cannot write the temporary file in {} (--spill chooses the folder): {e}",
+                dir.display()
+            ));
         }
         // Only the partitions with records are listed: a run over thousands of small files into
         // thousands of partitions would otherwise keep files x partitions entries.
