@@ -640,7 +640,7 @@ impl Sink<'_> {
 /// One copy of each distinct status, account or extra value a file holds, shared by its records:
 /// a million rows with five statuses and a few thousand accounts allocate a few thousand strings.
 /// Each field has its own table, and a field whose values are (nearly) all different stops being
-/// interned past a size.
+/// interned past a size, and then, if its full table mostly misses, stops being looked up.
 ///
 /// Every interned value also has an id, its place in `values`, and the ids of one row's values
 /// are listed in `row` in the order they were asked for ([`Interner::NOT_INTERNED`] for a value
@@ -649,9 +649,7 @@ impl Sink<'_> {
 /// value's text costs less than looking it up in a table too large for the CPU caches.
 #[derive(Default)]
 pub(crate) struct Interner {
-    /// Per field (by slot), values by their text, held as keys are (inline up to 30 bytes), so
-    /// that a lookup compares bytes in the table rather than following a pointer per candidate.
-    fields: Vec<std::collections::HashMap<Key, u32, foldhash::fast::FixedState>>,
+    fields: Vec<FieldTable>,
     values: Vec<Shared>,
     row: Vec<u32>,
     /// Whether ids are wanted (and so whether `row` is filled), and the size a field's table
@@ -660,7 +658,23 @@ pub(crate) struct Interner {
     max: usize,
 }
 
+/// One field's interned values, and how often a full table still finds the value asked for.
+#[derive(Default)]
+struct FieldTable {
+    /// Values by their text, held as keys are (inline up to 30 bytes), so that a lookup compares
+    /// bytes in the table rather than following a pointer per candidate.
+    ids: std::collections::HashMap<Key, u32, foldhash::fast::FixedState>,
+    /// Lookups, and hits, since the table filled up.
+    full: (u32, u32),
+    /// Whether the field stopped being looked up: its table filled, and then mostly missed (a
+    /// field of 25,000 accounts in a table of 4096), so each lookup cost more than it saved.
+    given_up: bool,
+}
+
 impl Interner {
+    /// Lookups into a full table after which a field that mostly misses is given up.
+    const TRIAL: u32 = 1 << 16;
+
     /// The id of a value that was not interned: the spill writes its text.
     pub(crate) const NOT_INTERNED: u32 = u32::MAX;
     /// Values per field and chunk that go to [`Shared::interned`]'s pool.
@@ -681,18 +695,18 @@ impl Interner {
             self.fields.resize_with(field + 1, Default::default);
         }
         let table = &mut self.fields[field];
-        let text = Key::from(value);
-        let (v, id) = match table.get(&text) {
-            Some(&id) => (self.values[id as usize].clone(), id),
-            None if table.len() < self.max => {
+        let (v, id) = match table.lookup(value, self.max) {
+            _ if table.given_up => (Shared::from(value), Self::NOT_INTERNED),
+            Some(id) => (self.values[id as usize].clone(), id),
+            None if table.ids.len() < self.max => {
                 // A field's first values go to the process's pool, free to copy; past that the
                 // field is one of (nearly) distinct values, which the pool must not keep forever.
-                let v = match table.len() < Self::POOLED {
+                let v = match table.ids.len() < Self::POOLED {
                     true => Shared::interned(value),
                     false => Shared::counted(value),
                 };
                 let id = self.values.len() as u32;
-                table.insert(text, id);
+                table.ids.insert(Key::from(value), id);
                 self.values.push(v.clone());
                 (v, id)
             }
@@ -709,6 +723,25 @@ impl Interner {
         if let Sink::Parts(w) = sink {
             w.set_symbols(self.values);
         }
+    }
+}
+
+impl FieldTable {
+    /// The id of `value`, if interned; counts the hits of a full table (of `max` values), and
+    /// gives the field up when it mostly misses. Nothing is looked up once given up.
+    fn lookup(&mut self, value: &str, max: usize) -> Option<u32> {
+        if self.given_up {
+            return None;
+        }
+        let id = self.ids.get(&Key::from(value)).copied();
+        if self.ids.len() >= max {
+            self.full.0 += 1;
+            self.full.1 += u32::from(id.is_some());
+            if self.full.0 == Interner::TRIAL && self.full.1 < Interner::TRIAL / 2 {
+                self.given_up = true;
+            }
+        }
+        id
     }
 }
 
@@ -947,5 +980,36 @@ impl RowBuilder<'_> {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_field_that_mostly_misses_a_full_table_is_given_up_and_one_that_hits_is_not() {
+        let mut i = Interner {
+            ids: true,
+            max: 1 << 12,
+            ..Default::default()
+        };
+        let trial = Interner::TRIAL as usize;
+        // Field 0: an account of ever new values; field 1: a status of three.
+        for n in 0..(1 << 12) + trial + 10 {
+            let account = format!("acct-{n}");
+            assert_eq!(&*i.get(0, &account), account);
+            let status = ["posted", "pending", "void"][n % 3];
+            assert_eq!(&*i.get(1, status), status);
+            let ids = &i.row[i.row.len() - 2..];
+            // The first 4096 accounts have ids; later ones are written as text.
+            assert_eq!(ids[0] == Interner::NOT_INTERNED, n >= 1 << 12, "{n}");
+            assert_ne!(ids[1], Interner::NOT_INTERNED, "{n}");
+        }
+        assert!(i.fields[0].given_up);
+        assert!(!i.fields[1].given_up);
+        // Given up, even a value it holds is written as text, read back the same.
+        assert_eq!(&*i.get(0, "acct-7"), "acct-7");
+        assert_eq!(i.row.last(), Some(&Interner::NOT_INTERNED));
     }
 }
