@@ -49,6 +49,14 @@ pub fn run(args: &cli::RunArgs) -> Result<ExitStatus> {
         .map(|f| f.bytes)
         .sum();
     let bits = partition::bits_for(args.partitions.map(|n| n as usize), input);
+    if let (0, Some(dir)) = (bits, &args.spill) {
+        // Checked even when this run spills nothing: a cron line's bad --spill should fail
+        // today, not on the night its input grows.
+        partition::spill::SpillSpec::new(0, Some(dir)).map_err(|e| {
+            let dir = dir.display();
+            anyhow::anyhow!("--spill {dir}: cannot create a temporary file there: {e}")
+        })?;
+    }
     let mut loaded = match bits {
         0 => load::load_all(&plan.sources)?,
         _ => {

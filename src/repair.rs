@@ -155,6 +155,8 @@ struct Hazards<'a> {
     paired: Vec<bool>,
     /// Per check, the `unexpected` keys by their folded form (trimmed, lowercased).
     unexpected: Vec<HashMap<String, &'a str>>,
+    /// Per source, whether it has no record tonight (a source allowed to be empty).
+    empty: Vec<bool>,
 }
 
 impl<'a> Hazards<'a> {
@@ -195,6 +197,7 @@ impl<'a> Hazards<'a> {
             keyless_rejects,
             paired: paired.to_vec(),
             unexpected,
+            empty: loaded.iter().map(|l| l.counts.records == 0).collect(),
         }
     }
 }
@@ -253,6 +256,15 @@ fn adjusted_action(
             return investigate(format!(
                 "{to_name} holds {other:?}, which differs from this key only by case or spaces: a clean-up (trim, lowercase) may be missing"
             ));
+        }
+        if hazards.empty[to] {
+            return (
+                action,
+                "review",
+                Some(format!(
+                    "{to_name} has no records tonight (allowed to be empty): make sure its export was complete before replaying"
+                )),
+            );
         }
         let keyless = hazards.keyless_rejects[to];
         if keyless > 0 {

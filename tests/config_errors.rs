@@ -226,19 +226,24 @@ fn a_missing_config_file_exits_2() {
 #[test]
 fn a_spill_folder_that_cannot_be_written_is_named_before_any_file_is_read() {
     let dir = inputs(GOOD);
-    let args = ["run", "-c", "recon.toml", "-o", "out", "--partitions", "2"];
-    let run = recon(
-        dir.path(),
-        &[&args[..], &["--spill", "no-such-folder"]].concat(),
-    );
-    assert_eq!(run.code(), 2, "{}", run.described);
-    assert!(
-        run.stderr()
-            .starts_with("error: --spill no-such-folder: cannot create a temporary file there: "),
-        "{}",
-        run.described
-    );
-    assert!(!dir.path().join("out").exists(), "{}", run.described);
+    // Whether or not this run spills: one that does not says so too.
+    for partitions in ["2", "1"] {
+        let args = [
+            "run",
+            "-c",
+            "recon.toml",
+            "-o",
+            "out",
+            "--partitions",
+            partitions,
+        ];
+        let spill = ["--spill", "no-such-folder"];
+        let run = recon(dir.path(), &[&args[..], &spill].concat());
+        assert_eq!(run.code(), 2, "{}", run.described);
+        let want = "error: --spill no-such-folder: cannot create a temporary file there: ";
+        assert!(run.stderr().starts_with(want), "{}", run.described);
+        assert!(!dir.path().join("out").exists(), "{}", run.described);
+    }
 }
 
 #[test]

@@ -258,7 +258,12 @@ fn an_empty_receiving_side_is_not_taken_for_a_wrong_key_column() {
     assert_eq!(o.code, 1, "{}", o.described);
     let row = o.breaks.iter().find(|r| r[1] == "missing").unwrap();
     assert_eq!(row[row.len() - 2], "replay", "{}", o.described);
-    assert_eq!(row[row.len() - 1], "", "{}", o.described);
+    assert_eq!(
+        row[row.len() - 1],
+        "b has no records tonight (allowed to be empty): make sure its export was complete before replaying",
+        "{}",
+        o.described
+    );
     assert_eq!(o.summary["warnings"], serde_json::json!([]));
     // A side with rows but no key at all (a blank key column) is a wrong key column, not empty.
     let o = run(
