@@ -56,6 +56,13 @@ impl OutputLock {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
         };
+        if fs::metadata(&parent).is_ok_and(|m| !m.is_dir()) {
+            bail!(
+                "--out {}: {} is a file, not a folder",
+                given.display(),
+                parent.display()
+            );
+        }
         fs::create_dir_all(&parent)
             .with_context(|| format!("cannot create {}", parent.display()))?;
         let lock_path = parent.join(format!(".{name}.recon.lock"));

@@ -260,6 +260,13 @@ fn a_date_that_is_no_day_and_an_out_folder_that_is_no_folder_of_its_own_are_refu
         "{}",
         run.described
     );
+    let run = recon(
+        dir.path(),
+        &["run", "-c", "recon.toml", "-o", "recon.toml/x"],
+    );
+    assert_eq!(run.code(), 2, "{}", run.described);
+    let want = "error: --out recon.toml/x: recon.toml is a file, not a folder";
+    assert!(run.stderr().starts_with(want), "{}", run.described);
     let run = recon(dir.path(), &["run", "-c", "recon.toml", "-o", "."]);
     assert_eq!(run.code(), 2, "{}", run.described);
     assert!(
