@@ -428,7 +428,7 @@ fn classify_key(
                         )
                     } else {
                         format!(
-                            "from on {df}, to on {dt}: {days} day(s) later, after window {} closed on {closes}",
+                            "from on {df}, to on {dt}: {days} day(s) later, beyond window {} (closed on {closes})",
                             check.window
                         )
                     });

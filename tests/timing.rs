@@ -123,7 +123,7 @@ fn window_and_lead_in_both_directions() {
             "late",
             "K5",
             "b",
-            "from on 2026-11-01, to on 2026-11-10: 9 day(s) later, after window 1d closed on 2026-11-02",
+            "from on 2026-11-01, to on 2026-11-10: 9 day(s) later, beyond window 1d (closed on 2026-11-02)",
         ],
     ];
     let want: Vec<Vec<String>> = want
