@@ -41,7 +41,7 @@ enum SharedRepr {
 
 impl Shared {
     /// The process's one copy of `value`. The pool only grows: it is meant for values that recur
-    /// (statuses, accounts, currencies of a field), which the loader's per-field interner caps.
+    /// (statuses, accounts, extra fields), which the loader's per-field interner caps.
     pub fn interned(value: &str) -> Shared {
         use std::collections::HashSet;
         use std::sync::{Mutex, OnceLock};

@@ -39,8 +39,12 @@ impl Progress {
         let started = self.started;
         let thread = std::thread::spawn(move || {
             let mut next = Instant::now() + TICK;
-            while !stopped.load(Ordering::Relaxed) {
-                std::thread::sleep(Duration::from_millis(100));
+            loop {
+                // Woken early by the guard's drop (or spuriously: the flag and clock decide).
+                std::thread::park_timeout(next.saturating_duration_since(Instant::now()));
+                if stopped.load(Ordering::Relaxed) {
+                    break;
+                }
                 if Instant::now() >= next {
                     line(started, what());
                     next += TICK;
@@ -66,6 +70,7 @@ impl Drop for Ticking {
     fn drop(&mut self) {
         if let Some((stop, thread)) = self.0.take() {
             stop.store(true, Ordering::Relaxed);
+            thread.thread().unpark();
             let _ = thread.join();
         }
     }
