@@ -664,7 +664,7 @@ struct FieldTable {
     /// Values by their text, held as keys are (inline up to 30 bytes), so that a lookup compares
     /// bytes in the table rather than following a pointer per candidate.
     ids: std::collections::HashMap<Key, u32, foldhash::fast::FixedState>,
-    /// Lookups, and hits, since the table filled up.
+    /// Lookups, and hits, since the table filled up (up to [`Interner::TRIAL`] lookups).
     full: (u32, u32),
     /// Whether the field stopped being looked up: its table filled, and then mostly missed (a
     /// field of 25,000 accounts in a table of 4096), so each lookup cost more than it saved.
@@ -734,7 +734,8 @@ impl FieldTable {
             return None;
         }
         let id = self.ids.get(&Key::from(value)).copied();
-        if self.ids.len() >= max {
+        // Judged once, on the first lookups after the table filled.
+        if self.ids.len() >= max && self.full.0 < Interner::TRIAL {
             self.full.0 += 1;
             self.full.1 += u32::from(id.is_some());
             if self.full.0 == Interner::TRIAL && self.full.1 < Interner::TRIAL / 2 {
