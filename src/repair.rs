@@ -257,15 +257,6 @@ fn adjusted_action(
                 "{to_name} holds {other:?}, which differs from this key only by case or spaces: a clean-up (trim, lowercase) may be missing"
             ));
         }
-        if hazards.empty[to] {
-            return (
-                action,
-                "review",
-                Some(format!(
-                    "{to_name} has no records tonight (allowed to be empty): make sure its export was complete before replaying"
-                )),
-            );
-        }
         let keyless = hazards.keyless_rejects[to];
         if keyless > 0 {
             return (
@@ -273,6 +264,15 @@ fn adjusted_action(
                 "review",
                 Some(format!(
                     "{to_name} has {keyless} rejected row(s) whose key could not be read: one may be this key (see rejects.csv)"
+                )),
+            );
+        }
+        if hazards.empty[to] {
+            return (
+                action,
+                "review",
+                Some(format!(
+                    "{to_name} has no records tonight: make sure its export was complete before replaying"
                 )),
             );
         }

@@ -170,8 +170,9 @@ pub fn incomplete_reasons(plan: &RunPlan, loaded: &[Loaded]) -> Vec<String> {
 pub fn warnings(plan: &RunPlan, loaded: &[Loaded], results: &[CheckResult]) -> Vec<String> {
     let mut out = Vec::new();
     for (c, res) in plan.checks.iter().zip(results) {
-        let keyed = |s: usize| loaded[s].counts.keyed > 0;
-        if keyed(c.from) && keyed(c.to) && res.paired == 0 {
+        // As for the repairs (see `run`): sides with records, keyed or not, that share no key.
+        let held = |s: usize| loaded[s].counts.records + loaded[s].counts.carried > 0;
+        if held(c.from) && held(c.to) && res.paired == 0 {
             out.push(format!(
                 "check {:?}: no key occurs in both {:?} and {:?}; are the key columns and their clean-up (trim, lowercase, strip_prefix) right?",
                 c.name, plan.sources[c.from].name, plan.sources[c.to].name

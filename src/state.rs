@@ -201,6 +201,7 @@ pub fn read_previous(dir: &Path, date: NaiveDate) -> Result<(Option<Dated>, Vec<
 pub fn stage(dir: &Path, date: NaiveDate, state: &StateFile) -> Result<Staged> {
     fs::create_dir_all(dir)
         .with_context(|| format!("cannot create state folder {}", dir.display()))?;
+    remove_stale_temporaries(dir);
     let staged = Staged {
         path: dir.join(file_name(date)),
         tmp: dir.join(format!(".{}.tmp-{}", file_name(date), std::process::id())),
@@ -222,6 +223,29 @@ pub fn stage(dir: &Path, date: NaiveDate, state: &StateFile) -> Result<Staged> {
         );
     }
     Ok(staged)
+}
+
+/// Removes the temporary state files of runs that were killed before renaming theirs (named
+/// `.D.json.tmp-PID`, for a process that no longer exists): nothing else would.
+fn remove_stale_temporaries(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name
+            .to_str()
+            .filter(|n| n.starts_with('.'))
+            .and_then(|n| n.rsplit_once(".json.tmp-"))
+            .and_then(|(_, pid)| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let alive = Path::new("/proc").join(pid.to_string()).exists();
+        if pid != std::process::id() && !alive {
+            let _ = fs::remove_file(e.path());
+        }
+    }
 }
 
 /// A night's state, written and synced beside its final name: [`Staged::commit`] moves it into
@@ -667,15 +691,21 @@ mod tests {
             names.sort();
             names
         };
-        // A run that fails to publish drops its staged state: nothing is left.
+        // A killed run's temporary file (its process is gone: Linux pids stay below 4194304) is
+        // cleared by the next staging; one of a live process (pid 1) and other files are not.
+        fs::write(dir.path().join(".2026-03-01.json.tmp-4194304"), "{").unwrap();
+        fs::write(dir.path().join(".2026-03-01.json.tmp-1"), "{").unwrap();
+        fs::write(dir.path().join("notes.txt"), "mine").unwrap();
+        let others = [".2026-03-01.json.tmp-1", "notes.txt"];
+        // A run that fails to publish drops its staged state: nothing of it is left.
         let staged = stage(dir.path(), date, &state).unwrap();
         assert!(!dir.path().join("2026-03-02.json").exists());
         drop(staged);
-        assert_eq!(listing(), Vec::<String>::new());
+        assert_eq!(listing(), others);
         // Committed, it is the night's file, with nothing beside it.
         let path = stage(dir.path(), date, &state).unwrap().commit().unwrap();
         assert_eq!(path, dir.path().join("2026-03-02.json"));
-        assert_eq!(listing(), ["2026-03-02.json"]);
+        assert_eq!(listing(), [others[0], "2026-03-02.json", others[1]]);
         let back: StateFile = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
         assert_eq!(back, state);
     }

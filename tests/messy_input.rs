@@ -260,7 +260,7 @@ fn an_empty_receiving_side_is_not_taken_for_a_wrong_key_column() {
     assert_eq!(row[row.len() - 2], "replay", "{}", o.described);
     assert_eq!(
         row[row.len() - 1],
-        "b has no records tonight (allowed to be empty): make sure its export was complete before replaying",
+        "b has no records tonight: make sure its export was complete before replaying",
         "{}",
         o.described
     );
@@ -275,6 +275,8 @@ fn an_empty_receiving_side_is_not_taken_for_a_wrong_key_column() {
     );
     let row = o.breaks.iter().find(|r| r[1] == "missing").unwrap();
     assert_eq!(row[row.len() - 2], "investigate", "{}", o.described);
+    let warning = "check \"ab\": no key occurs in both \"a\" and \"b\"; are the key columns and their clean-up (trim, lowercase, strip_prefix) right?";
+    assert_eq!(o.summary["warnings"][0], warning, "{}", o.described);
 }
 
 #[test]
