@@ -215,21 +215,6 @@ impl Joined<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Origin;
-
-    fn rec(key: Option<&str>, line: u64) -> Record {
-        Record {
-            key: key.map(crate::model::Key::from),
-            amount: None,
-            currency: None,
-            at: None,
-            date: None,
-            status: None,
-            account: None,
-            extra: Vec::new(),
-            origin: Origin { file: 0, line },
-        }
-    }
 
     fn all_keys(from: &[Record], to: &[Record]) -> Vec<(String, Vec<u32>, Vec<u32>)> {
         let (hf, ht) = (key_hashes(from).unwrap(), key_hashes(to).unwrap());
@@ -247,13 +232,17 @@ mod tests {
     #[test]
     fn groups_and_joins_every_key_once() {
         let from = vec![
-            rec(Some("a"), 1),
-            rec(Some("b"), 2),
-            rec(None, 3),
-            rec(Some("a"), 4),
-            rec(Some("c"), 5),
+            Record::bare(Some("a"), 1),
+            Record::bare(Some("b"), 2),
+            Record::bare(None, 3),
+            Record::bare(Some("a"), 4),
+            Record::bare(Some("c"), 5),
         ];
-        let to = vec![rec(Some("c"), 1), rec(Some("d"), 2), rec(Some("a"), 3)];
+        let to = vec![
+            Record::bare(Some("c"), 1),
+            Record::bare(Some("d"), 2),
+            Record::bare(Some("a"), 3),
+        ];
         let want: Vec<(String, Vec<u32>, Vec<u32>)> = [
             ("a", vec![0, 3], vec![2]),
             ("b", vec![1], vec![]),
@@ -271,10 +260,10 @@ mod tests {
         // Enough records for several parts: every key is seen once, with all its records.
         let n = 3 * PART_RECORDS;
         let from: Vec<Record> = (0..n)
-            .map(|i| rec(Some(&format!("k{}", i / 2)), i as u64))
+            .map(|i| Record::bare(Some(&format!("k{}", i / 2)), i as u64))
             .collect();
         let to: Vec<Record> = (0..n / 2)
-            .map(|i| rec(Some(&format!("k{}", i + n / 4)), i as u64))
+            .map(|i| Record::bare(Some(&format!("k{}", i + n / 4)), i as u64))
             .collect();
         let seen = all_keys(&from, &to);
         assert_eq!(seen.len(), n / 2 + n / 4);
@@ -289,8 +278,12 @@ mod tests {
     #[test]
     fn colliding_hashes_stay_different_keys() {
         // Give every key the same hash: the walk must still tell them apart, on both sides.
-        let from = vec![rec(Some("x"), 1), rec(Some("y"), 2), rec(Some("x"), 3)];
-        let to = vec![rec(Some("z"), 1), rec(Some("y"), 2)];
+        let from = vec![
+            Record::bare(Some("x"), 1),
+            Record::bare(Some("y"), 2),
+            Record::bare(Some("x"), 3),
+        ];
+        let to = vec![Record::bare(Some("z"), 1), Record::bare(Some("y"), 2)];
         let joined = join((&from, &[7; 3]), (&to, &[7; 2]));
         let mut seen = Vec::new();
         for part in &joined.parts {
@@ -310,7 +303,10 @@ mod tests {
             .collect();
         assert_eq!(seen, want);
         // One record a side under one hash, different keys: two keys, not a pair.
-        let (a, b) = (vec![rec(Some("p"), 1)], vec![rec(Some("q"), 1)]);
+        let (a, b) = (
+            vec![Record::bare(Some("p"), 1)],
+            vec![Record::bare(Some("q"), 1)],
+        );
         let joined = join((&a, &[9]), (&b, &[9]));
         let mut n = 0;
         for part in &joined.parts {
@@ -324,7 +320,11 @@ mod tests {
 
     #[test]
     fn a_duplicated_key_lists_its_records_earliest_first() {
-        let mut from = vec![rec(Some("k"), 1), rec(Some("k"), 2), rec(Some("k"), 3)];
+        let mut from = vec![
+            Record::bare(Some("k"), 1),
+            Record::bare(Some("k"), 2),
+            Record::bare(Some("k"), 3),
+        ];
         let t = |s| chrono::DateTime::from_timestamp(s, 0);
         (from[0].at, from[1].at, from[2].at) = (t(30), t(10), t(20));
         let all = all_keys(&from, &[]);

@@ -1068,7 +1068,7 @@ pub fn terminal_table(r: &Report, out_dir: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::{clash_pairs, neutralise};
-    use crate::model::{Key, Origin, Record};
+    use crate::model::Record;
 
     #[test]
     fn clashing_spellings_are_counted_in_pairs_with_the_smallest_shown() {
@@ -1076,20 +1076,7 @@ mod tests {
             "ord-1", "ORD-1", " ord-1", "ORD-1", "b-2", "B-2 ", "c-3", "d-4 ", "E-5",
         ];
         let records: Vec<Record> = (keys.iter().enumerate())
-            .map(|(i, k)| Record {
-                key: Some(Key::from(*k)),
-                amount: None,
-                currency: None,
-                at: None,
-                date: None,
-                status: None,
-                account: None,
-                extra: Vec::new(),
-                origin: Origin {
-                    file: 0,
-                    line: i as u64,
-                },
-            })
+            .map(|(i, k)| Record::bare(Some(k), i as u64))
             .collect();
         // Three spellings of ord-1 (the repeated ORD-1 counts once): 3 pairs; b-2: 1 pair.
         let example = Some((" ord-1".to_string(), "ORD-1".to_string()));
