@@ -25,6 +25,23 @@ use anyhow::Result;
 use rayon::prelude::*;
 
 use crate::classify::Break;
+
+/// The config of the crate's property tests: `cases` cases, failures found kept in
+/// `tests/NAME.proptest-regressions` (the top level of the repository holds only what the layout
+/// names, where proptest would put them by default).
+#[cfg(test)]
+pub(crate) fn proptest_config(
+    cases: u32,
+    regressions: &'static str,
+) -> proptest::test_runner::Config {
+    proptest::test_runner::Config {
+        cases,
+        failure_persistence: Some(Box::new(
+            proptest::test_runner::FileFailurePersistence::Direct(regressions),
+        )),
+        ..Default::default()
+    }
+}
 use crate::report::{ExitStatus, Report};
 
 /// Runs a reconciliation end to end: plan, load, match, classify, plan repairs, write outputs.

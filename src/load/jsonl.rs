@@ -542,22 +542,8 @@ mod tests {
         ])
     }
 
-    /// 20,000 cases; failures found are kept under `tests/` (the top level of the repository
-    /// holds only what the layout names).
-    fn config() -> ProptestConfig {
-        ProptestConfig {
-            cases: 20_000,
-            failure_persistence: Some(Box::new(
-                proptest::test_runner::FileFailurePersistence::Direct(
-                    "tests/jsonl.proptest-regressions",
-                ),
-            )),
-            ..ProptestConfig::default()
-        }
-    }
-
     proptest! {
-        #![proptest_config(config())]
+        #![proptest_config(crate::proptest_config(20_000, "tests/jsonl.proptest-regressions"))]
         #[test]
         fn the_fast_path_reads_what_serde_reads(parts in prop::collection::vec(piece(), 0..14)) {
             let line = parts.concat();
@@ -609,7 +595,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(config())]
+        #![proptest_config(crate::proptest_config(20_000, "tests/jsonl.proptest-regressions"))]
         #[test]
         fn the_fast_path_reads_built_objects_as_serde_does(line in object()) {
             let tree = tree(&["k", "amount", "currency", "p.q"]);

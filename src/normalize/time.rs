@@ -367,21 +367,8 @@ mod tests {
         }
     }
 
-    /// Failures found are kept under `tests/`, beside the other property tests'.
-    fn config() -> ProptestConfig {
-        ProptestConfig {
-            cases: 5_000,
-            failure_persistence: Some(Box::new(
-                proptest::test_runner::FileFailurePersistence::Direct(
-                    "tests/time.proptest-regressions",
-                ),
-            )),
-            ..ProptestConfig::default()
-        }
-    }
-
     proptest! {
-        #![proptest_config(config())]
+        #![proptest_config(crate::proptest_config(5_000, "tests/time.proptest-regressions"))]
         #[test]
         fn plain_rfc3339_never_disagrees_with_chrono(
             t in "[0-9]{4}-[01][0-9]-[0-3][0-9][Tt ][0-2][0-9]:[0-6][0-9]:[0-6][0-9](\\.[0-9]{0,11})?([Zz]|[+-][0-2][0-9]:[0-6][0-9])"
