@@ -66,29 +66,27 @@ pub fn run(args: &cli::RunArgs) -> Result<ExitStatus> {
         .map(|f| f.bytes)
         .sum();
     let bits = partition::bits_for(args.partitions.map(|n| n as usize), input);
-    if let (0, Some(dir)) = (bits, &args.spill) {
-        // Checked even when this run spills nothing: a cron line's bad --spill should fail
-        // today, not on the night its input grows.
-        partition::spill::SpillSpec::new(0, Some(dir)).map_err(|e| {
-            let dir = dir.display();
-            anyhow::anyhow!("--spill {dir}: cannot create a temporary file there: {e}")
-        })?;
+    // The spill file is made up front, its folder named in a failure (not blamed on the first
+    // input file); an explicit --spill is tried even when this run spills nothing, so that a
+    // cron line's bad --spill fails today, not on the night its input grows.
+    let spill_dir = args.spill.clone().unwrap_or_else(std::env::temp_dir);
+    let spill_spec = || {
+        partition::spill::SpillSpec::new(bits, Some(&spill_dir)).map_err(|e| {
+            let which = match &args.spill {
+                Some(_) => "--spill",
+                None => "the temporary folder (TMPDIR; choose another with --spill)",
+            };
+            let dir = spill_dir.display();
+            anyhow::anyhow!("{which} {dir}: cannot create a temporary file there: {e}")
+        })
+    };
+    if bits == 0 && args.spill.is_some() {
+        spill_spec()?;
     }
     let mut loaded = match bits {
         0 => load::load_all(&plan.sources)?,
         _ => {
-            let dir = args.spill.clone().unwrap_or_else(std::env::temp_dir);
-            // Made up front, and its folder named: a failure is not the first input file's.
-            let spec = partition::spill::SpillSpec::new(bits, Some(&dir)).map_err(|e| {
-                let which = match &args.spill {
-                    Some(_) => "--spill",
-                    None => "the temporary folder (TMPDIR; choose another with --spill)",
-                };
-                anyhow::anyhow!(
-                    "{which} {}: cannot create a temporary file there: {e}",
-                    dir.display()
-                )
-            })?;
+            let spec = spill_spec()?;
             let written = spec.written();
             let _ticking = progress.every_tick(move || {
                 let n = written.load(std::sync::atomic::Ordering::Relaxed);
