@@ -139,11 +139,8 @@ pub fn run(args: &cli::RunArgs) -> Result<ExitStatus> {
             .then_with(|| origins(a).cmp(&origins(b)))
     });
     progress.say(format!("planning repairs for {} finding(s)", breaks.len()));
-    // Sides that hold records but share no key suggest a wrong key column (or one left blank);
-    // an empty side (a bank that sent nothing on a Sunday) does not.
-    let held = |s: usize| loaded[s].counts.records + loaded[s].counts.carried > 0;
     let paired: Vec<bool> = (plan.checks.iter().zip(&results))
-        .map(|(c, r)| r.paired > 0 || !(held(c.from) && held(c.to)))
+        .map(|(c, r)| !report::shares_no_key(&loaded, c, r))
         .collect();
     let mut repairs = repair::plan(&plan, &loaded, &breaks, &paired);
     // A night skipped between the state read and this one: records its files hold were never read,

@@ -151,7 +151,7 @@ struct Hazards<'a> {
     rejected: Vec<HashMap<&'a str, Origin>>,
     /// Per source, how many rejected rows had no readable key.
     keyless_rejects: Vec<usize>,
-    /// Per check, whether any key occurs on both sides (or one side holds no key at all).
+    /// Per check, whether it is not [`crate::report::shares_no_key`]: its sides share a key, or one holds no record.
     paired: Vec<bool>,
     /// Per check, the `unexpected` keys by their folded form (trimmed, lowercased).
     unexpected: Vec<HashMap<String, &'a str>>,

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::classify::{Break, CheckResult, Side};
-use crate::config::{Field, RunPlan, hex};
+use crate::config::{CheckPlan, Field, RunPlan, hex};
 use crate::flow::{FlowResults, FlowStatus};
 use crate::load::Loaded;
 use crate::model::{Action, BreakKind, Record};
@@ -164,15 +164,20 @@ pub fn incomplete_reasons(plan: &RunPlan, loaded: &[Loaded]) -> Vec<String> {
     out
 }
 
+/// Whether a check's sides both hold records (keyed or not) and share no key: a wrong key column
+/// or clean-up (or one left blank). An empty side (a bank that sent nothing on a Sunday) is not.
+pub fn shares_no_key(loaded: &[Loaded], check: &CheckPlan, res: &CheckResult) -> bool {
+    let held = |s: usize| loaded[s].counts.records + loaded[s].counts.carried > 0;
+    held(check.from) && held(check.to) && res.paired == 0
+}
+
 /// Data-quality signals an operator should see: a check whose two sides share no key at all (a
 /// key column or clean-up that is wrong makes every record missing and every replay "safe"), and
 /// keys of one source that differ only by case or surrounding spaces.
 pub fn warnings(plan: &RunPlan, loaded: &[Loaded], results: &[CheckResult]) -> Vec<String> {
     let mut out = Vec::new();
     for (c, res) in plan.checks.iter().zip(results) {
-        // As for the repairs (see `run`): sides with records, keyed or not, that share no key.
-        let held = |s: usize| loaded[s].counts.records + loaded[s].counts.carried > 0;
-        if held(c.from) && held(c.to) && res.paired == 0 {
+        if shares_no_key(loaded, c, res) {
             out.push(format!(
                 "check {:?}: no key occurs in both {:?} and {:?}; are the key columns and their clean-up (trim, lowercase, strip_prefix) right?",
                 c.name, plan.sources[c.from].name, plan.sources[c.to].name
