@@ -28,7 +28,7 @@ impl Progress {
         }
     }
 
-    /// Says `what()` every [`TICK`] until the returned guard is dropped: for a phase that runs
+    /// Says `what()` every 2 seconds until the returned guard is dropped: for a phase that runs
     /// long with nothing else to show.
     pub fn every_tick(&self, what: impl Fn() -> String + Send + 'static) -> Ticking {
         if !self.on {
