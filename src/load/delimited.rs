@@ -189,14 +189,20 @@ impl Lines {
 }
 
 /// Reads CSV rows. `header` is given for a chunk of a file after its first (which holds no
-/// header line); otherwise the stream starts with the header.
+/// header line); otherwise the stream starts with the header. `plain`: the caller checked that the
+/// stream holds no quote, no lone `\r` and no byte-order mark past its start (see
+/// [`load_plain`]).
 pub(super) fn load<R: BufRead>(
     source: &SourcePlan,
     file: u32,
     mut reader: R,
     sink: &mut Sink,
     header: Option<&[String]>,
+    plain: bool,
 ) -> Result<Loaded> {
+    if plain {
+        return load_plain(source, file, reader, sink, header);
+    }
     skip_bom(&mut reader)?;
     let marks = Rc::new(RefCell::new(Marks::default()));
     let mut lines = Lines {
@@ -229,6 +235,11 @@ pub(super) fn load<R: BufRead>(
         .collect();
     let mut out = Loaded::for_file();
     let mut interner = Interner::for_sink(sink);
+    let rows = Rows {
+        source,
+        header: &header,
+        columns: &columns,
+    };
     let mut row = csv::ByteRecord::new();
     let mut last_start = None;
     while csv.read_byte_record(&mut row).map_err(|e| anyhow!(e))? {
@@ -236,50 +247,7 @@ pub(super) fn load<R: BufRead>(
         let line = lines.line_of(start);
         last_start = Some((start, line));
         let origin = Origin { file, line };
-        // Concatenated exports repeat their header: not data, so not a row; reported as a warning.
-        if row.len() == header.len()
-            && row
-                .iter()
-                .zip(&header)
-                .all(|(c, h)| String::from_utf8_lossy(c).trim() == h)
-        {
-            out.header_repeats.push(origin);
-            continue;
-        }
-        out.files[0].rows += 1;
-        let mut b = RowBuilder::new(source, origin, &mut interner);
-        let record = if row.len() != header.len() {
-            // Keep the key where its column exists, so that a replay into this source is held back.
-            if let Some(i) = columns[source.key.slot].filter(|i| *i < row.len()) {
-                let key = std::str::from_utf8(&row[i]).ok();
-                b.key = source.key_cleanup.apply(key);
-            }
-            let sep = (source.delimiter as char).to_string();
-            let raw: Vec<String> = row
-                .iter()
-                .map(|f| String::from_utf8_lossy(f).into_owned())
-                .collect();
-            b.reject(
-                "",
-                format!("expected {} fields, found {}", header.len(), row.len()),
-                &raw.join(&sep),
-            );
-            None
-        } else {
-            let get = |f: &crate::config::FieldRef| -> Result<Option<Text>, Unreadable> {
-                let i = columns[f.slot].ok_or_else(|| {
-                    let why = format!("column {:?} is not in this file's header", f.name);
-                    Unreadable::new(why, "")
-                })?;
-                std::str::from_utf8(&row[i])
-                    .map(|s| Some(Text::plain(s)))
-                    .map_err(|_| {
-                        Unreadable::new("not valid UTF-8", String::from_utf8_lossy(&row[i]))
-                    })
-            };
-            b.build(get)
-        };
-        b.finish(record, &mut out, sink);
+        rows.take(origin, row.len(), |i| &row[i], &mut out, &mut interner, sink);
     }
     if let Some((start, line)) = last_start
         && let Some(swallowed) = lines.unterminated(start)
@@ -290,6 +258,135 @@ pub(super) fn load<R: BufRead>(
         );
     }
     out.lines = lines.finish();
+    interner.finish(sink);
+    Ok(out)
+}
+
+
+/// What every row of one file is read against: the file's header and where each slot's column is.
+struct Rows<'h> {
+    source: &'h SourcePlan,
+    header: &'h [String],
+    columns: &'h [Option<usize>],
+}
+
+impl Rows<'_> {
+    /// One row of `len` fields (`field(i)` is the i-th), starting at `origin`: a repeated header, a
+    /// record, or a reject.
+    fn take<'r>(
+        &self,
+        origin: Origin,
+        len: usize,
+        field: impl Fn(usize) -> &'r [u8],
+        out: &mut Loaded,
+        interner: &mut Interner,
+        sink: &mut Sink,
+    ) {
+        let (source, header) = (self.source, self.header);
+        // Concatenated exports repeat their header: not data, so not a row; reported as a warning.
+        if len == header.len()
+            && (0..len).all(|i| String::from_utf8_lossy(field(i)).trim() == header[i])
+        {
+            out.header_repeats.push(origin);
+            return;
+        }
+        out.files[0].rows += 1;
+        let mut b = RowBuilder::new(source, origin, interner);
+        let record = if len != header.len() {
+            // Keep the key where its column exists, so that a replay into this source is held back.
+            if let Some(i) = self.columns[source.key.slot].filter(|i| *i < len) {
+                let key = std::str::from_utf8(field(i)).ok();
+                b.key = source.key_cleanup.apply(key);
+            }
+            let sep = (source.delimiter as char).to_string();
+            let raw: Vec<String> = (0..len)
+                .map(|i| String::from_utf8_lossy(field(i)).into_owned())
+                .collect();
+            b.reject(
+                "",
+                format!("expected {} fields, found {}", header.len(), len),
+                &raw.join(&sep),
+            );
+            None
+        } else {
+            let get = |f: &crate::config::FieldRef| -> Result<Option<Text>, Unreadable> {
+                let i = self.columns[f.slot].ok_or_else(|| {
+                    let why = format!("column {:?} is not in this file's header", f.name);
+                    Unreadable::new(why, "")
+                })?;
+                std::str::from_utf8(field(i))
+                    .map(|s| Some(Text::plain(s)))
+                    .map_err(|_| {
+                        Unreadable::new("not valid UTF-8", String::from_utf8_lossy(field(i)))
+                    })
+            };
+            b.build(get)
+        };
+        b.finish(record, out, sink);
+    }
+}
+
+/// [`load`] for a stream its caller checked to be plain (see [`super::scan`]): no quote, no lone
+/// `\r`, no byte-order mark past its start. Every line is then one record, its fields split at
+/// the delimiter, and the csv reader's state machine and the line tracking that quoted fields need
+/// are skipped. It reads what [`load`] reads, row for row (a test compares the two).
+fn load_plain<R: BufRead>(
+    source: &SourcePlan,
+    file: u32,
+    mut reader: R,
+    sink: &mut Sink,
+    header: Option<&[String]>,
+) -> Result<Loaded> {
+    skip_bom(&mut reader)?;
+    let mut out = Loaded::for_file();
+    let mut interner = Interner::for_sink(sink);
+    let mut buf = Vec::new();
+    let mut ends: Vec<usize> = Vec::new();
+    let mut header: Option<Vec<String>> = header.map(<[String]>::to_vec);
+    let mut columns: Vec<Option<usize>> = Vec::new();
+    let find = |header: &[String]| -> Vec<Option<usize>> {
+        let at = |f: &crate::config::FieldRef| header.iter().position(|h| *h == f.name);
+        source.slots.iter().map(at).collect()
+    };
+    if let Some(h) = &header {
+        columns = find(h);
+    }
+    let mut line: u64 = 0;
+    loop {
+        buf.clear();
+        if reader.read_until(b'\n', &mut buf)? == 0 {
+            break;
+        }
+        line += 1;
+        let bytes = buf.strip_suffix(b"\n").unwrap_or(&buf);
+        let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+        // The csv reader skips empty lines (not blank ones: a line of spaces is a field).
+        if bytes.is_empty() {
+            continue;
+        }
+        ends.clear();
+        ends.extend(memchr::memchr_iter(source.delimiter, bytes));
+        ends.push(bytes.len());
+        let field = |i: usize| match i {
+            0 => &bytes[..ends[0]],
+            _ => &bytes[ends[i - 1] + 1..ends[i]],
+        };
+        let Some(h) = &header else {
+            let names = (0..ends.len()).map(|i| String::from_utf8_lossy(field(i)).trim().to_string());
+            let names: Vec<String> = names.collect();
+            columns = find(&names);
+            header = Some(names);
+            continue;
+        };
+        let rows = Rows {
+            source,
+            header: h,
+            columns: &columns,
+        };
+        let origin = Origin { file, line };
+        rows.take(origin, ends.len(), field, &mut out, &mut interner, sink);
+    }
+    out.lines = line;
     interner.finish(sink);
     Ok(out)
 }

@@ -175,7 +175,7 @@ impl Loaded {
 pub fn load_bytes(source: &SourcePlan, bytes: &[u8]) -> Result<Loaded> {
     let mut sink = Sink::Grow(Vec::new());
     let mut l = match source.format {
-        Format::Csv => delimited::load(source, 0, bytes, &mut sink, None),
+        Format::Csv => delimited::load(source, 0, bytes, &mut sink, None, false),
         Format::Jsonl => jsonl::load(source, 0, bytes, &mut sink),
     }?;
     if let Sink::Grow(v) = sink {
@@ -271,17 +271,18 @@ fn load_file(
     min_chunk: u64,
     spill: Option<&SpillSpec>,
 ) -> Result<Loaded> {
-    let read =
-        |reader: Box<dyn BufRead + Send>, sink: &mut Sink, header: Option<&[String]>| match source
-            .format
-        {
-            Format::Csv => delimited::load(source, file, reader, sink, header),
-            Format::Jsonl => jsonl::load(source, file, reader, sink),
-        };
+    // `header` and `plain` describe a chunk (see `Chunk`).
+    let read = |reader: Box<dyn BufRead + Send>,
+                sink: &mut Sink,
+                header: Option<&[String]>,
+                plain: bool| match source.format {
+        Format::Csv => delimited::load(source, file, reader, sink, header, plain),
+        Format::Jsonl => jsonl::load(source, file, reader, sink),
+    };
     // Partitioned: each chunk encodes its records into its own partition segments.
-    let spilled = |reader, header: Option<&[String]>, spec| -> Result<Loaded> {
+    let spilled = |reader, header: Option<&[String]>, plain, spec| -> Result<Loaded> {
         let mut sink = Sink::Parts(ChunkWriter::new(spec));
-        let mut l = read(reader, &mut sink, header)?;
+        let mut l = read(reader, &mut sink, header, plain)?;
         if let Sink::Parts(w) = sink {
             l.spilled.push(w.finish()?);
         }
@@ -290,14 +291,14 @@ fn load_file(
     let Some(chunks) = chunks(source, f, min_chunk, spill.is_none())? else {
         let reader = open_input(&f.path, &f.display, source.encoding)?;
         if let Some(spec) = spill {
-            return spilled(reader, None, spec);
+            return spilled(reader, None, false, spec);
         }
         // Rows are at least ~40 bytes in any export we reconcile: reserving that many records up
         // front costs nothing until used (untouched pages are never faulted in), and saves the
         // copy-and-fault of every doubling.
         let estimate = usize::try_from(f.bytes / 40).unwrap_or(0);
         let mut sink = Sink::Grow(Vec::with_capacity(estimate));
-        let mut l = read(reader, &mut sink, None)?;
+        let mut l = read(reader, &mut sink, None, false)?;
         if let Sink::Grow(v) = sink {
             l.records = v;
         }
@@ -308,7 +309,7 @@ fn load_file(
             .par_iter()
             .map(|c| {
                 let reader = open_range(&f.path, c.start, c.len)?;
-                spilled(reader, c.header.as_deref(), spec)
+                spilled(reader, c.header.as_deref(), c.plain, spec)
             })
             .collect::<Result<_>>()?;
         let (mut out, bases) = merge_chunks(source, parts);
@@ -333,6 +334,7 @@ fn load_file(
                 open_range(&f.path, c.start, c.len)?,
                 &mut sink,
                 c.header.as_deref(),
+                c.plain,
             )?;
             match sink {
                 Sink::Slots { overflow: true, .. } => {
@@ -399,6 +401,9 @@ struct Chunk {
     room: usize,
     /// CSV chunks after the first: the file's header, which they do not contain.
     header: Option<Vec<String>>,
+    /// CSV: the chunk holds no byte-order mark past the file's start (nor, as every split CSV
+    /// file, a quote or a lone `\r`), so each line is a record split at the delimiter.
+    plain: bool,
 }
 
 /// Files smaller than this are read by one thread: splitting them gains little.
@@ -445,10 +450,10 @@ fn chunks(
         true => bounds
             .par_windows(2)
             .map(|w| scan(&file, w[0], w[1] - w[0], csv))
-            .collect::<std::io::Result<Vec<Option<usize>>>>()?,
-        false => vec![Some(0); bounds.len() - 1],
+            .collect::<std::io::Result<Vec<Option<(usize, bool)>>>>()?,
+        false => vec![Some((0, false)); bounds.len() - 1],
     };
-    let Some(rooms) = scans.into_iter().collect::<Option<Vec<usize>>>() else {
+    let Some(rooms) = scans.into_iter().collect::<Option<Vec<(usize, bool)>>>() else {
         return Ok(None);
     };
     let header = match csv {
@@ -463,11 +468,12 @@ fn chunks(
             .windows(2)
             .zip(rooms)
             .enumerate()
-            .map(|(i, (w, room))| Chunk {
+            .map(|(i, (w, (room, plain)))| Chunk {
                 start: w[0],
                 len: w[1] - w[0],
                 room,
                 header: if i == 0 { None } else { header.clone() },
+                plain: csv && plain,
             })
             .collect(),
     ))
@@ -517,14 +523,17 @@ fn next_line_start(file: &File, at: u64, size: u64) -> std::io::Result<u64> {
 }
 
 /// The lines in a range of a file (those ending in `\n`, and a last one without): the most records
-/// it can hold. `None` for a CSV range that holds a quote or a lone `\r` (an old Mac line end),
-/// where a record is not a line.
-fn scan(file: &File, start: u64, len: u64, csv: bool) -> std::io::Result<Option<usize>> {
+/// it can hold, and for CSV whether the range is plain: it holds no byte `EF` (which starts a byte-order
+/// mark, as files concatenated after the fact carry) but for a mark at the file's very start.
+/// `None` for a CSV range that holds a quote or a lone `\r` (an old Mac line end), where a record
+/// is not a line.
+fn scan(file: &File, start: u64, len: u64, csv: bool) -> std::io::Result<Option<(usize, bool)>> {
     let mut buf = vec![0u8; 1 << 20];
     let mut pos = start;
     let end = start + len;
     let mut lines = 0usize;
     let mut last = b'\n';
+    let mut plain = true;
     while pos < end {
         let want = usize::try_from(end - pos).map_or(buf.len(), |r| r.min(buf.len()));
         let n = read_at(file, pos, &mut buf[..want])?;
@@ -535,6 +544,11 @@ fn scan(file: &File, start: u64, len: u64, csv: bool) -> std::io::Result<Option<
         lines += memchr::memchr_iter(b'\n', block).count();
         last = block[n - 1];
         if csv {
+            let body = match pos == 0 && block.starts_with(b"\xEF\xBB\xBF") {
+                true => &block[3..],
+                false => block,
+            };
+            plain &= memchr::memchr(0xEF, body).is_none();
             if memchr::memchr(b'"', block).is_some() {
                 return Ok(None);
             }
@@ -554,7 +568,7 @@ fn scan(file: &File, start: u64, len: u64, csv: bool) -> std::io::Result<Option<
         }
         pos += n as u64;
     }
-    Ok(Some(lines + usize::from(last != b'\n')))
+    Ok(Some((lines + usize::from(last != b'\n'), plain)))
 }
 
 /// One chunk of a file as a byte stream.
