@@ -65,7 +65,49 @@ impl fmt::Display for AmountError {
 /// thousands separator only in well-formed groups of three (`1.234.567,89`, never `1.23.4`); and a
 /// decimal exponent (`1.5E3`) when the result is exact. Anything else is an error, never a rounding.
 pub fn parse_amount(text: &str, format: &NumberFormat, exponent: u8) -> Result<i64, AmountError> {
-    let mut s = text.trim();
+    let s = text.trim();
+    if let Some(v) = plain_amount(s, format, exponent) {
+        return Ok(v);
+    }
+    general_amount(s, format, exponent)
+}
+
+/// The common case, read without allocating: `[-]digits[.digits]` with the source's decimal
+/// point, at most 18 digits once scaled to minor units (so it cannot overflow), and no more
+/// fraction digits than the unit holds. `None` for anything else, which [`general_amount`]
+/// reads or rejects (a property test checks that the two agree).
+fn plain_amount(s: &str, format: &NumberFormat, exponent: u8) -> Option<i64> {
+    let (negative, b) = match s.as_bytes() {
+        [b'-', rest @ ..] => (true, rest),
+        b => (false, b),
+    };
+    let point = u8::try_from(format.decimal).ok().filter(u8::is_ascii)?;
+    let (int, frac) = match memchr::memchr(point, b) {
+        None => (b, &b[..0]),
+        Some(_) if format.unit == Unit::Minor => return None,
+        Some(i) => (&b[..i], &b[i + 1..]),
+    };
+    let scale = match format.unit {
+        Unit::Major => usize::from(exponent),
+        Unit::Minor => 0,
+    };
+    if int.is_empty() || frac.len() > scale || int.len() + scale > 18 {
+        return None;
+    }
+    let mut v: i64 = 0;
+    for &d in int.iter().chain(frac) {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + i64::from(d - b'0');
+    }
+    v *= 10i64.pow((scale - frac.len()) as u32);
+    Some(if negative { -v } else { v })
+}
+
+/// [`parse_amount`] in full: signs in every place exports put them, thousands separators,
+/// exponents, trailing zeros beyond the unit, and the reason for what it cannot read.
+fn general_amount(mut s: &str, format: &NumberFormat, exponent: u8) -> Result<i64, AmountError> {
     if s.is_empty() {
         return Err(AmountError::Empty);
     }
@@ -302,5 +344,38 @@ mod tests {
         let one_cent = parse_amount("0.01", &PLAIN, 2).unwrap();
         let total: i128 = (0..1_000_000).map(|_| one_cent as i128).sum();
         assert_eq!(total, 1_000_000);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(crate::proptest_config(5_000, "tests/money.proptest-regressions"))]
+        #[test]
+        fn the_plain_path_reads_what_the_general_path_reads(
+            t in "-?[0-9]{0,20}([.,][0-9]{0,5})?",
+            exponent in 0u8..4,
+            which in 0usize..4,
+        ) {
+            let format = [DOT, COMMA, PLAIN, MINOR][which];
+            if let Some(v) = plain_amount(&t, &format, exponent) {
+                proptest::prop_assert_eq!(Ok(v), general_amount(&t, &format, exponent), "{}", t);
+            }
+        }
+    }
+
+    #[test]
+    fn the_plain_path_leaves_the_unusual_to_the_general_path() {
+        assert_eq!(plain_amount("21.95", &PLAIN, 2), Some(2195));
+        assert_eq!(plain_amount("-3", &DOT, 3), Some(-3000));
+        assert_eq!(plain_amount("7,5", &COMMA, 2), Some(750));
+        assert_eq!(plain_amount("1250", &MINOR, 2), Some(1250));
+        for (t, format) in [
+            ("21.950", &PLAIN),       // more digits than cents: trailing zeros
+            ("1,234.00", &DOT),       // thousands
+            ("+5", &PLAIN),           // other signs
+            (".5", &PLAIN),           // no integer digit
+            ("12.5", &MINOR),         // a point in minor units
+            ("1234567890123456789", &MINOR), // 19 digits
+        ] {
+            assert_eq!(plain_amount(t, format, 2), None, "{t}");
+        }
     }
 }
