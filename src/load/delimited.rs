@@ -247,7 +247,14 @@ pub(super) fn load<R: BufRead>(
         let line = lines.line_of(start);
         last_start = Some((start, line));
         let origin = Origin { file, line };
-        rows.take(origin, row.len(), |i| &row[i], &mut out, &mut interner, sink);
+        rows.take(
+            origin,
+            row.len(),
+            |i| &row[i],
+            &mut out,
+            &mut interner,
+            sink,
+        );
     }
     if let Some((start, line)) = last_start
         && let Some(swallowed) = lines.unterminated(start)
@@ -261,7 +268,6 @@ pub(super) fn load<R: BufRead>(
     interner.finish(sink);
     Ok(out)
 }
-
 
 /// What every row of one file is read against: the file's header and where each slot's column is.
 struct Rows<'h> {
@@ -354,7 +360,7 @@ fn load_plain<R: BufRead>(
     let mut line: u64 = 0;
     loop {
         buf.clear();
-        if reader.read_until(b'\n', &mut buf)? == 0 {
+        if super::read_line(&mut reader, &mut buf)? == 0 {
             break;
         }
         line += 1;
@@ -372,7 +378,8 @@ fn load_plain<R: BufRead>(
             _ => &bytes[ends[i - 1] + 1..ends[i]],
         };
         let Some(h) = &header else {
-            let names = (0..ends.len()).map(|i| String::from_utf8_lossy(field(i)).trim().to_string());
+            let names =
+                (0..ends.len()).map(|i| String::from_utf8_lossy(field(i)).trim().to_string());
             let names: Vec<String> = names.collect();
             columns = find(&names);
             header = Some(names);

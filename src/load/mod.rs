@@ -607,6 +607,30 @@ pub fn open_input(
     Ok(reader)
 }
 
+/// Appends the next line of `reader` to `buf`, its `\n` included, and returns its length (0 at
+/// the end): `BufRead::read_until`, with the vectorised `memchr` crate rather than the standard
+/// library's word-at-a-time search, which took 4% of the 5M benchmark.
+fn read_line<R: BufRead>(reader: &mut R, buf: &mut Vec<u8>) -> std::io::Result<usize> {
+    let mut read = 0;
+    loop {
+        let available = match reader.fill_buf() {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        let (done, used) = match memchr::memchr(b'\n', available) {
+            Some(i) => (true, i + 1),
+            None => (available.is_empty(), available.len()),
+        };
+        buf.extend_from_slice(&available[..used]);
+        reader.consume(used);
+        read += used;
+        if done {
+            return Ok(read);
+        }
+    }
+}
+
 /// Skips a UTF-8 byte-order mark at the very start of a stream.
 fn skip_bom<R: BufRead>(reader: &mut R) -> std::io::Result<()> {
     let buf = reader.fill_buf()?;

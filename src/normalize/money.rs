@@ -368,11 +368,11 @@ mod tests {
         assert_eq!(plain_amount("7,5", &COMMA, 2), Some(750));
         assert_eq!(plain_amount("1250", &MINOR, 2), Some(1250));
         for (t, format) in [
-            ("21.950", &PLAIN),       // more digits than cents: trailing zeros
-            ("1,234.00", &DOT),       // thousands
-            ("+5", &PLAIN),           // other signs
-            (".5", &PLAIN),           // no integer digit
-            ("12.5", &MINOR),         // a point in minor units
+            ("21.950", &PLAIN),              // more digits than cents: trailing zeros
+            ("1,234.00", &DOT),              // thousands
+            ("+5", &PLAIN),                  // other signs
+            (".5", &PLAIN),                  // no integer digit
+            ("12.5", &MINOR),                // a point in minor units
             ("1234567890123456789", &MINOR), // 19 digits
         ] {
             assert_eq!(plain_amount(t, format, 2), None, "{t}");
