@@ -79,7 +79,9 @@ fn events(n: usize) -> String {
     s
 }
 
-/// Ledger rows with blank lines, CRLF, a repeated header, ragged rows and bad values.
+/// Ledger rows with blank lines, CRLF, a repeated header, ragged rows, a line of spaces, bad and
+/// non-ASCII values, and one BOM mid-file (the chunk holding it is read by the csv reader, the
+/// others line by line).
 fn ledger(n: usize) -> String {
     let mut s = String::from("id,amount,currency,at,status\r\n");
     let mut rng = 11;
@@ -91,6 +93,9 @@ fn ledger(n: usize) -> String {
             2 => format!("k{i},{amount},EUR"),
             3 => format!("k{i},abc,EUR,2026-12-02T10:00:00Z,posted"),
             4 => format!("k{i},{amount},XXX,2026-12-02T10:00:00Z,posted"),
+            5 => "   ".to_string(),
+            6 => format!("k{i},{amount},EUR,2026-12-02T10:00:00Z,gebucht-€"),
+            _ if i == n / 2 => format!("\u{feff}k{i},{amount},EUR,2026-12-02T10:00:00Z,posted"),
             _ => format!(
                 "k{},{amount},EUR,2026-12-02T0{}:30:00Z,posted",
                 i / 3,
