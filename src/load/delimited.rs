@@ -8,7 +8,7 @@ use std::rc::Rc;
 
 use anyhow::{Context, Result, anyhow, bail};
 
-use super::{Interner, Loaded, RowBuilder, Sink, Text, Unreadable, skip_bom};
+use super::{Loaded, Memo, RowBuilder, Sink, Text, Unreadable, skip_bom};
 use crate::config::SourcePlan;
 use crate::model::Origin;
 
@@ -234,7 +234,7 @@ pub(super) fn load<R: BufRead>(
         .map(|f| header.iter().position(|h| *h == f.name))
         .collect();
     let mut out = Loaded::for_file();
-    let mut interner = Interner::for_sink(sink);
+    let mut memo = Memo::for_sink(sink);
     let rows = Rows {
         source,
         header: &header,
@@ -248,7 +248,15 @@ pub(super) fn load<R: BufRead>(
         last_start = Some((start, line));
         let origin = Origin { file, line };
         let text = |i| std::str::from_utf8(&row[i]).ok();
-        rows.take(origin, row.len(), |i| &row[i], text, &mut out, &mut interner, sink);
+        rows.take(
+            origin,
+            row.len(),
+            |i| &row[i],
+            text,
+            &mut out,
+            &mut memo,
+            sink,
+        );
     }
     if let Some((start, line)) = last_start
         && let Some(swallowed) = lines.unterminated(start)
@@ -259,7 +267,7 @@ pub(super) fn load<R: BufRead>(
         );
     }
     out.lines = lines.finish();
-    interner.finish(sink);
+    memo.finish(sink);
     Ok(out)
 }
 
@@ -281,7 +289,7 @@ impl Rows<'_> {
         field: impl Fn(usize) -> &'r [u8],
         text: impl Fn(usize) -> Option<&'r str>,
         out: &mut Loaded,
-        interner: &mut Interner,
+        memo: &mut Memo,
         sink: &mut Sink,
     ) {
         let (source, header) = (self.source, self.header);
@@ -293,7 +301,7 @@ impl Rows<'_> {
             return;
         }
         out.files[0].rows += 1;
-        let mut b = RowBuilder::new(source, origin, interner);
+        let mut b = RowBuilder::new(source, origin, memo);
         let record = if len != header.len() {
             // Keep the key where its column exists, so that a replay into this source is held back.
             if let Some(i) = self.columns[source.key.slot].filter(|i| *i < len) {
@@ -339,7 +347,7 @@ fn load_plain<R: BufRead>(
 ) -> Result<Loaded> {
     skip_bom(&mut reader)?;
     let mut out = Loaded::for_file();
-    let mut interner = Interner::for_sink(sink);
+    let mut memo = Memo::for_sink(sink);
     let mut buf = Vec::new();
     let mut ends: Vec<usize> = Vec::new();
     let mut header: Option<Vec<String>> = header.map(<[String]>::to_vec);
@@ -395,10 +403,10 @@ fn load_plain<R: BufRead>(
             columns: &columns,
         };
         let origin = Origin { file, line };
-        rows.take(origin, ends.len(), field, text, &mut out, &mut interner, sink);
+        rows.take(origin, ends.len(), field, text, &mut out, &mut memo, sink);
     }
     out.lines = line;
-    interner.finish(sink);
+    memo.finish(sink);
     Ok(out)
 }
 

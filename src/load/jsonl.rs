@@ -10,7 +10,7 @@ use serde::Deserialize as _;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
-use super::{Interner, Loaded, RowBuilder, Sink, Text, Unreadable, skip_bom};
+use super::{Loaded, Memo, RowBuilder, Sink, Text, Unreadable, skip_bom};
 use crate::config::{FieldRef, SourcePlan};
 use crate::model::{Key, Origin};
 
@@ -346,7 +346,7 @@ pub(super) fn load<R: BufRead>(
     skip_bom(&mut reader)?;
     let tree = Node::build(&source.slots);
     let mut out = Loaded::for_file();
-    let mut interner = Interner::for_sink(sink);
+    let mut memo = Memo::for_sink(sink);
     let mut present = vec![0u64; source.slots.len()];
     let mut objects = 0u64;
     let mut buf = Vec::new();
@@ -366,7 +366,7 @@ pub(super) fn load<R: BufRead>(
             continue;
         }
         out.files[0].rows += 1;
-        let mut b = RowBuilder::new(source, Origin { file, line }, &mut interner);
+        let mut b = RowBuilder::new(source, Origin { file, line }, &mut memo);
         let raw_line = || String::from_utf8_lossy(bytes).into_owned();
         // Borrows from this line's bytes, so it lives for one iteration (on `spare`'s memory).
         let mut slots: Vec<Slot> = emptied(std::mem::take(&mut spare));
@@ -434,7 +434,7 @@ pub(super) fn load<R: BufRead>(
     }
     out.json_present = Some((objects, present));
     out.lines = line;
-    interner.finish(sink);
+    memo.finish(sink);
     Ok(out)
 }
 

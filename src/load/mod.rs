@@ -12,6 +12,7 @@ use rayon::prelude::*;
 
 use crate::config::{AmountSpec, CurrencySpec, FieldRef, Format, SourcePlan};
 use crate::model::{Key, Minor, Origin, Record, Shared};
+use crate::normalize::calendar::DayMemo;
 use crate::normalize::currency::Currency;
 use crate::normalize::money::{NumberFormat, parse_amount};
 use crate::normalize::time::{Stamp, parse_time};
@@ -675,6 +676,26 @@ impl Sink<'_> {
     }
 }
 
+/// What a loader carries from row to row of one chunk: the shared values, and the last business
+/// day found.
+pub(crate) struct Memo {
+    interner: Interner,
+    days: DayMemo,
+}
+
+impl Memo {
+    fn for_sink(sink: &Sink) -> Memo {
+        Memo {
+            interner: Interner::for_sink(sink),
+            days: DayMemo::default(),
+        }
+    }
+
+    fn finish(self, sink: &mut Sink) {
+        self.interner.finish(sink);
+    }
+}
+
 /// One copy of each distinct status, account or extra value a file holds, shared by its records:
 /// a million rows with five statuses and a few thousand accounts allocate a few thousand strings.
 /// Each field has its own table, and a field whose values are (nearly) all different stops being
@@ -807,18 +828,18 @@ struct RowBuilder<'a> {
     rejects: Vec<Reject>,
     /// The row's cleaned key, once read.
     key: Option<Key>,
-    interner: &'a mut Interner,
+    memo: &'a mut Memo,
 }
 
 impl<'a> RowBuilder<'a> {
-    fn new(source: &'a SourcePlan, origin: Origin, interner: &'a mut Interner) -> Self {
-        interner.row.clear();
+    fn new(source: &'a SourcePlan, origin: Origin, memo: &'a mut Memo) -> Self {
+        memo.interner.row.clear();
         RowBuilder {
             source,
             origin,
             rejects: Vec::new(),
             key: None,
-            interner,
+            memo,
         }
     }
 
@@ -826,7 +847,7 @@ impl<'a> RowBuilder<'a> {
     /// of its fields were bad).
     fn finish(mut self, record: Option<Record>, out: &mut Loaded, sink: &mut Sink) {
         if let Some(r) = record {
-            sink.put(r, &self.interner.row);
+            sink.put(r, &self.memo.interner.row);
         }
         if !self.rejects.is_empty() {
             out.files[0].rejected += 1;
@@ -918,7 +939,7 @@ impl RowBuilder<'_> {
             Some(f) => text(f, me).map(|v| {
                 v.map(|t| t.s.trim())
                     .filter(|v| !v.is_empty())
-                    .map(|v| me.interner.get(f.slot, v))
+                    .map(|v| me.memo.interner.get(f.slot, v))
             }),
         };
         let status = plain(s.status.as_ref(), self);
@@ -932,7 +953,10 @@ impl RowBuilder<'_> {
         }
         let (at, date) = match at? {
             None => (None, None),
-            Some(Stamp::At(at)) => (Some(at), Some(s.business_day.date_of(at))),
+            Some(Stamp::At(at)) => {
+                let date = s.business_day.date_of_memo(at, &mut self.memo.days);
+                (Some(at), Some(date))
+            }
             Some(Stamp::Date(d)) => (None, Some(d)),
         };
         Some(Record {

@@ -103,10 +103,53 @@ impl BusinessDay {
         hi
     }
 
+    /// [`BusinessDay::date_of`], answered from `memo` when `at` falls in the span of the day asked
+    /// about before: a file's records come roughly in time order, so most do, and are spared the
+    /// zone arithmetic (4% of a run's CPU at 5M records).
+    pub fn date_of_memo(&self, at: DateTime<Utc>, memo: &mut DayMemo) -> NaiveDate {
+        if let Some((start, end, d)) = memo.span
+            && start <= at
+            && at < end
+        {
+            memo.hit = true;
+            return d;
+        }
+        let d = self.date_of(at);
+        if memo.skip > 0 {
+            memo.skip -= 1;
+            return d;
+        }
+        if memo.span.is_some() && !memo.hit {
+            // The last span served no other record: the records are not in time order, and
+            // finding a span costs more than it saves. Look again a while later.
+            memo.skip = DayMemo::SKIP;
+        }
+        let (start, end) = (self.end(d - Duration::days(1)), self.end(d));
+        // Only a span that holds the instant by the same rule is kept (it always should).
+        memo.span = (start <= at && at < end).then_some((start, end, d));
+        memo.hit = false;
+        d
+    }
+
     /// Today's date in the run's zone, minus one: the default business date of a nightly run.
     pub fn yesterday(&self) -> NaiveDate {
         self.zone.local(Utc::now()).date() - Duration::days(1)
     }
+}
+
+/// The last business day [`BusinessDay::date_of_memo`] found: its span of instants `[start, end)`.
+#[derive(Debug, Default, Clone)]
+pub struct DayMemo {
+    span: Option<(DateTime<Utc>, DateTime<Utc>, NaiveDate)>,
+    /// Whether the span answered a record since it was found.
+    hit: bool,
+    /// Misses left before a span is looked for again.
+    skip: u32,
+}
+
+impl DayMemo {
+    /// Misses answered without a span after one that served no record.
+    const SKIP: u32 = 63;
 }
 
 /// A settlement window: how many days one side may lag (or lead) the other.
@@ -246,6 +289,32 @@ mod tests {
 
     fn utc(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    proptest::proptest! {
+        #![proptest_config(crate::proptest_config(300, "tests/calendar.proptest-regressions"))]
+        /// The memo answers as `date_of` does, for instants in time order (where it serves) and
+        /// jumping about (where it steps aside), across DST changes and cut-offs near them.
+        #[test]
+        fn the_memo_answers_as_date_of_does(
+            zone in proptest::sample::select(vec!["UTC", "+05:30", "Europe/Berlin", "America/New_York", "Pacific/Apia", "Australia/Lord_Howe"]),
+            cutoff in proptest::sample::select(vec!["00:00", "02:30", "17:00", "23:59"]),
+            start in 1_700_000_000i64..1_800_000_000,
+            steps in proptest::collection::vec(-40_000i64..90_000, 1..400),
+        ) {
+            let day = BusinessDay {
+                zone: Zone::parse(zone).unwrap(),
+                cutoff: NaiveTime::parse_from_str(cutoff, "%H:%M").unwrap(),
+            };
+            let mut memo = DayMemo::default();
+            let mut t = start;
+            for (i, step) in steps.iter().enumerate() {
+                // Mostly forward in small steps; every seventh a jump of up to 90 days either way.
+                t += if i % 7 == 6 { step * 86 } else { step / 8 };
+                let at = DateTime::from_timestamp(t, (t % 1000) as u32 * 1_000_000).unwrap();
+                proptest::prop_assert_eq!(day.date_of_memo(at, &mut memo), day.date_of(at), "{}", at);
+            }
+        }
     }
 
     #[test]
