@@ -937,15 +937,21 @@ impl RowBuilder<'_> {
         let plain = |f: Option<&FieldRef>, me: &mut Self| match f {
             None => Some(None),
             Some(f) => text(f, me).map(|v| {
-                v.map(|t| t.s.trim())
+                v.map(|t| crate::normalize::trim(t.s))
                     .filter(|v| !v.is_empty())
                     .map(|v| me.memo.interner.get(f.slot, v))
             }),
         };
         let status = plain(s.status.as_ref(), self);
         let account = plain(s.account.as_ref(), self);
-        let extra: Vec<Option<Option<Shared>>> =
-            s.extra.iter().map(|(_, f)| plain(Some(f), self)).collect();
+        // Every extra field is read (each may add a reject) before any is given up on.
+        let extra: Option<Vec<Option<Shared>>> = match s.extra.is_empty() {
+            true => Some(Vec::new()),
+            false => {
+                let each: Vec<_> = s.extra.iter().map(|(_, f)| plain(Some(f), self)).collect();
+                each.into_iter().collect()
+            }
+        };
         if !self.rejects.is_empty() {
             // Rejected: keep the key (when it could be read) for the rejects.
             self.key = key.flatten();
@@ -967,7 +973,7 @@ impl RowBuilder<'_> {
             date,
             status: status?,
             account: account?,
-            extra: extra.into_iter().collect::<Option<Vec<_>>>()?,
+            extra: extra?,
             origin: self.origin,
         })
     }

@@ -58,7 +58,7 @@ pub fn why_not_a_currency(text: &str) -> &'static str {
 
 /// A code as written (`usd`, ` EUR `) in upper case, if it is three ASCII letters.
 fn code_of(text: &str) -> Option<[u8; 3]> {
-    match text.trim().as_bytes() {
+    match super::trim(text).as_bytes() {
         [a, b, c] if [a, b, c].iter().all(|x| x.is_ascii_alphabetic()) => Some([
             a.to_ascii_uppercase(),
             b.to_ascii_uppercase(),

@@ -17,7 +17,7 @@ impl KeyCleanup {
     pub fn apply(&self, raw: Option<&str>) -> Option<Key> {
         let mut s = raw?;
         if self.trim {
-            s = s.trim();
+            s = super::trim(s);
         }
         if let Some(p) = &self.strip_prefix {
             s = s.strip_prefix(p.as_str()).unwrap_or(s);
@@ -38,7 +38,7 @@ impl KeyCleanup {
 pub fn folded_hash(key: &str) -> u64 {
     use std::hash::BuildHasher;
     let hasher = foldhash::fast::FixedState::with_seed(0xf01d_2026);
-    let t = key.trim();
+    let t = super::trim(key);
     if t.is_ascii() {
         if !t.bytes().any(|b| b.is_ascii_uppercase()) {
             return hasher.hash_one(t.as_bytes());

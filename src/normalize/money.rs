@@ -65,7 +65,7 @@ impl fmt::Display for AmountError {
 /// thousands separator only in well-formed groups of three (`1.234.567,89`, never `1.23.4`); and a
 /// decimal exponent (`1.5E3`) when the result is exact. Anything else is an error, never a rounding.
 pub fn parse_amount(text: &str, format: &NumberFormat, exponent: u8) -> Result<i64, AmountError> {
-    let s = text.trim();
+    let s = super::trim(text);
     if let Some(v) = plain_amount(s, format, exponent) {
         return Ok(v);
     }

@@ -275,7 +275,7 @@ pub fn parse_time(
     zone: Option<&Zone>,
     dst: DstRule,
 ) -> Result<Stamp, TimeError> {
-    let t = text.trim();
+    let t = super::trim(text);
     if t.is_empty() {
         return Err(TimeError::Empty);
     }
