@@ -10,7 +10,7 @@ use serde::Deserialize as _;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
-use super::{Loaded, Memo, RowBuilder, Sink, Text, Unreadable, skip_bom};
+use super::{Loaded, Memo, RowBuilder, Sink, Text, Unreadable, printable_ascii, skip_bom};
 use crate::config::{FieldRef, SourcePlan};
 use crate::model::{Key, Origin};
 
@@ -316,18 +316,6 @@ fn flat_object_in<'a>(node: &Node, line: &'a str, slots: &mut [Slot<'a>], printa
     }
     ws(&mut i);
     i == b.len()
-}
-
-/// Whether a line holds only printable ASCII (and spaces): then it is valid UTF-8 and has no
-/// control characters, which the common line is checked for in one pass instead of three (UTF-8,
-/// then each string). Written without an early exit so that it is vectorised.
-fn printable_ascii(b: &[u8]) -> bool {
-    let ok = |c: &[u8]| {
-        c.iter()
-            .fold(true, |ok, &x| ok & (x.wrapping_sub(0x20) < 0x60))
-    };
-    let mut blocks = b.chunks_exact(32);
-    blocks.by_ref().all(ok) && ok(blocks.remainder())
 }
 
 /// An empty vector of slots for another line, on the same memory: one allocation per chunk rather
