@@ -212,13 +212,10 @@ pub fn warnings(plan: &RunPlan, loaded: &[Loaded], results: &[CheckResult]) -> V
 /// collected, and only keys with one of those hashes are folded and grouped. Such keys share a
 /// partition (see [`crate::partition`]), so a run's pairs are the sum of its partitions' pairs.
 pub fn clash_pairs(records: &[Record]) -> (usize, Option<(String, String)>) {
-    let folded = |k: &str| {
-        k.is_ascii() && k.trim().len() == k.len() && !k.bytes().any(|b| b.is_ascii_uppercase())
-    };
     let hashes: HashSet<u64, BuildHasherDefault<Prehashed>> = records
         .iter()
         .filter_map(|r| r.key.as_deref())
-        .filter(|k| !folded(k))
+        .filter(|k| !crate::normalize::key::is_folded(k))
         .map(folded_hash)
         .collect();
     if hashes.is_empty() {
