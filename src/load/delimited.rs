@@ -294,9 +294,11 @@ impl Rows<'_> {
     ) {
         let (source, header) = (self.source, self.header);
         // Concatenated exports repeat their header: not data, so not a row; reported as a warning.
-        if len == header.len()
-            && (0..len).all(|i| String::from_utf8_lossy(field(i)).trim() == header[i])
-        {
+        let is_name = |i: usize| match text(i) {
+            Some(t) => crate::normalize::trim(t) == header[i],
+            None => String::from_utf8_lossy(field(i)).trim() == header[i],
+        };
+        if len == header.len() && (0..len).all(is_name) {
             out.header_repeats.push(origin);
             return;
         }
