@@ -15,7 +15,7 @@ use crate::model::{Key, Minor, Origin, Record, Shared};
 use crate::normalize::calendar::DayMemo;
 use crate::normalize::currency::Currency;
 use crate::normalize::money::{NumberFormat, parse_amount};
-use crate::normalize::time::{Stamp, parse_time};
+use crate::normalize::time::{DateMemo, Stamp, parse_time_with};
 use crate::partition::spill::{ChunkWriter, SpillSpec, SpilledChunk};
 
 pub use delimited::read_csv_header;
@@ -688,11 +688,12 @@ impl Sink<'_> {
     }
 }
 
-/// What a loader carries from row to row of one chunk: the shared values, and the last business
-/// day found.
+/// What a loader carries from row to row of one chunk: the shared values, the last business day
+/// found, and the last date a time was read on.
 pub(crate) struct Memo {
     interner: Interner,
     days: DayMemo,
+    dates: DateMemo,
 }
 
 impl Memo {
@@ -700,6 +701,7 @@ impl Memo {
         Memo {
             interner: Interner::for_sink(sink),
             days: DayMemo::default(),
+            dates: DateMemo::default(),
         }
     }
 
@@ -936,7 +938,13 @@ impl RowBuilder<'_> {
                 None => None,
                 Some(raw) => {
                     let value = raw.map_or("", |t| t.s);
-                    match parse_time(value, &t.format, t.zone.as_ref(), t.dst) {
+                    match parse_time_with(
+                        value,
+                        &t.format,
+                        t.zone.as_ref(),
+                        t.dst,
+                        &mut self.memo.dates,
+                    ) {
                         Ok(at) => Some(Some(at)),
                         Err(e) => {
                             self.reject(&t.field.name, e.to_string(), raw.map_or("", |t| t.s));

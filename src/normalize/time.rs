@@ -4,7 +4,7 @@ use std::fmt;
 
 use chrono::format::{Item, StrftimeItems};
 use chrono::offset::LocalResult;
-use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, Offset, TimeZone, Utc};
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, Offset, TimeZone, Utc};
 use chrono_tz::Tz;
 
 /// A zone for naive timestamps: an IANA name (`Europe/Berlin`, with its DST rules) or a fixed offset.
@@ -217,7 +217,7 @@ impl fmt::Display for TimeError {
 /// RFC 3339 as exports write it (`2026-12-01T09:15:00.123+01:00`, `...Z`), read without chrono's
 /// general parser, which took 3% of a run; `None` for anything else (a leap second, more than nine
 /// fraction digits, a malformed value), which chrono then reads or rejects.
-fn rfc3339_plain(t: &str) -> Option<DateTime<Utc>> {
+fn rfc3339_plain(t: &str, dates: &mut DateMemo) -> Option<DateTime<Utc>> {
     let b = t.as_bytes();
     let two = |i: usize| -> Option<u32> {
         let (x, y) = (
@@ -261,10 +261,38 @@ fn rfc3339_plain(t: &str) -> Option<DateTime<Utc>> {
         }
         _ => return None,
     };
-    let local = NaiveDate::from_ymd_opt(year as i32, month, day)?
-        .and_hms_nano_opt(hour, minute, second, nanos)?;
-    let utc = local.checked_sub_offset(FixedOffset::east_opt(offset)?)?;
-    Some(utc.and_utc())
+    if hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
+    // The UTC time of day, and the date, one day on or back where the offset crosses midnight
+    // (an offset is less than a day).
+    let date = dates.date(year as i32, month, day)?;
+    let secs = (hour * 3600 + minute * 60 + second) as i32 - offset;
+    let (date, secs) = match secs {
+        ..0 => (date.pred_opt()?, secs + 86_400),
+        86_400.. => (date.succ_opt()?, secs - 86_400),
+        _ => (date, secs),
+    };
+    let time = NaiveTime::from_num_seconds_from_midnight_opt(secs as u32, nanos)?;
+    Some(date.and_time(time).and_utc())
+}
+
+/// The last calendar date [`rfc3339_plain`] built: a file's times fall on few dates, and building
+/// one from year, month and day is a good part of reading a time.
+#[derive(Debug, Default, Clone)]
+pub struct DateMemo(Option<((i32, u32, u32), NaiveDate)>);
+
+impl DateMemo {
+    fn date(&mut self, year: i32, month: u32, day: u32) -> Option<NaiveDate> {
+        match self.0 {
+            Some((ymd, d)) if ymd == (year, month, day) => Some(d),
+            _ => {
+                let d = NaiveDate::from_ymd_opt(year, month, day)?;
+                self.0 = Some(((year, month, day), d));
+                Some(d)
+            }
+        }
+    }
 }
 
 /// Parses one time value. `zone` is required (checked at config time) for naive formats; `dst`
@@ -275,13 +303,24 @@ pub fn parse_time(
     zone: Option<&Zone>,
     dst: DstRule,
 ) -> Result<Stamp, TimeError> {
+    parse_time_with(text, format, zone, dst, &mut DateMemo::default())
+}
+
+/// [`parse_time`], remembering the last date built in `dates` (a loader keeps one per chunk).
+pub fn parse_time_with(
+    text: &str,
+    format: &TimeFormat,
+    zone: Option<&Zone>,
+    dst: DstRule,
+    dates: &mut DateMemo,
+) -> Result<Stamp, TimeError> {
     let t = super::trim(text);
     if t.is_empty() {
         return Err(TimeError::Empty);
     }
     let zone = || zone.expect("naive time formats are validated to have a zone");
     match format {
-        TimeFormat::Rfc3339 => match rfc3339_plain(t) {
+        TimeFormat::Rfc3339 => match rfc3339_plain(t, dates) {
             Some(at) => Ok(Stamp::At(at)),
             None => DateTime::parse_from_rfc3339(t)
                 .map(|d| Stamp::At(d.with_timezone(&Utc)))
@@ -345,8 +384,12 @@ mod tests {
             "9999-12-31T23:59:59.5-00:00",
         ];
         for t in read {
-            assert_eq!(rfc3339_plain(t), chrono_reads(t), "{t}");
-            assert!(rfc3339_plain(t).is_some(), "{t}");
+            assert_eq!(
+                rfc3339_plain(t, &mut DateMemo::default()),
+                chrono_reads(t),
+                "{t}"
+            );
+            assert!(rfc3339_plain(t, &mut DateMemo::default()).is_some(), "{t}");
         }
         let left = [
             "2026-12-01T23:59:60Z",
@@ -363,7 +406,7 @@ mod tests {
             "",
         ];
         for t in left {
-            assert_eq!(rfc3339_plain(t), None, "{t}");
+            assert_eq!(rfc3339_plain(t, &mut DateMemo::default()), None, "{t}");
         }
     }
 
@@ -371,16 +414,32 @@ mod tests {
         #![proptest_config(crate::proptest_config(5_000, "tests/time.proptest-regressions"))]
         #[test]
         fn plain_rfc3339_never_disagrees_with_chrono(
-            t in "[0-9]{4}-[01][0-9]-[0-3][0-9][Tt ][0-2][0-9]:[0-6][0-9]:[0-6][0-9](\\.[0-9]{0,11})?([Zz]|[+-][0-2][0-9]:[0-6][0-9])"
+            values in prop::collection::vec(
+                "[0-9]{4}-[01][0-9]-[0-3][0-9][Tt ][0-2][0-9]:[0-6][0-9]:[0-6][0-9](\\.[0-9]{0,11})?([Zz]|[+-][0-2][0-9]:[0-6][0-9])",
+                1..4,
+            ),
+            again in any::<bool>(),
         ) {
-            if let Some(at) = rfc3339_plain(&t) {
-                prop_assert_eq!(Some(at), chrono_reads(&t));
-            } else {
-                // Left to chrono: only values it rejects or reads specially (leap seconds, long
-                // fractions).
-                let digits = t.split('.').nth(1).map_or(0, |f| f.bytes().take_while(u8::is_ascii_digit).count());
-                let special = t.contains(":60") || digits > 9;
-                prop_assert!(chrono_reads(&t).is_none() || special, "{}", t);
+            // One memo across the values, as a loader reads a file's; with `again`, each also
+            // on the first value's date (another time and offset) and in its year (another date).
+            let mut dates = DateMemo::default();
+            let mut all = values.clone();
+            if again {
+                let base = values[0].clone();
+                for cut in [10, 5] {
+                    all.extend(values.iter().map(|v| format!("{}{}", &base[..cut], &v[cut..])));
+                }
+            }
+            for t in &all {
+                if let Some(at) = rfc3339_plain(t, &mut dates) {
+                    prop_assert_eq!(Some(at), chrono_reads(t), "{}", t);
+                } else {
+                    // Left to chrono: only values it rejects or reads specially (leap seconds,
+                    // long fractions).
+                    let digits = t.split('.').nth(1).map_or(0, |f| f.bytes().take_while(u8::is_ascii_digit).count());
+                    let special = t.contains(":60") || digits > 9;
+                    prop_assert!(chrono_reads(t).is_none() || special, "{}", t);
+                }
             }
         }
     }
