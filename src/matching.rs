@@ -3,9 +3,10 @@
 //! Each side's keyed records become (hash of the key, record index) entries, sorted (bucketed by
 //! the hash's top bits, or for one large partition in parallel); the two sorted lists are then
 //! walked side by side, in parts (ranges of the hash space) matched in parallel. A key's records
-//! on both sides share a hash, so they meet in the same part at the same place. A hash match is always confirmed by comparing the keys themselves: two keys that
-//! collide stay two keys. The walk reads the records only where hashes meet or repeat, and in
-//! order of hash, so no hash table is built or probed per record.
+//! on both sides share a hash, so they meet in the same part at the same place. A hash match is
+//! always confirmed by comparing the keys themselves: two keys that collide stay two keys. The walk
+//! reads the records only where hashes meet or repeat, and in order of hash, so no hash table is
+//! built or probed per record.
 
 use std::hash::{BuildHasher, Hasher};
 
