@@ -138,9 +138,10 @@ impl Key {
     pub fn as_str(&self) -> &str {
         match &self.0 {
             KeyRepr::Inline { len, bytes } => {
-                // SAFETY: the representation is private, and only `From<&str>` builds an inline
-                // key, copying a whole `&str` into `bytes[..len]`: that prefix is valid UTF-8.
-                // (Checking it again on every comparison cost measurable time in matching.)
+                // SAFETY: the representation is private, and only `From<&str>` and
+                // `Key::from_utf8` build an inline key, copying into `bytes[..len]` a whole `&str`
+                // or bytes checked to be UTF-8 (ASCII or by `from_utf8`): that prefix is valid
+                // UTF-8. (Checking it again on every comparison cost measurable time in matching.)
                 unsafe { std::str::from_utf8_unchecked(&bytes[..*len as usize]) }
             }
             KeyRepr::Heap(s) => s,
@@ -150,16 +151,31 @@ impl Key {
 
 impl From<&str> for Key {
     fn from(s: &str) -> Key {
-        if s.len() <= Key::INLINE {
-            let mut bytes = [0u8; Key::INLINE];
-            bytes[..s.len()].copy_from_slice(s.as_bytes());
-            Key(KeyRepr::Inline {
-                len: s.len() as u8,
-                bytes,
-            })
-        } else {
-            Key(KeyRepr::Heap(s.into()))
+        Key::inline(s.as_bytes()).unwrap_or_else(|| Key(KeyRepr::Heap(s.into())))
+    }
+}
+
+impl Key {
+    /// The key whose text is `b`, if `b` is UTF-8: a short ASCII key (nearly every key read back
+    /// from a spill) is taken as it is, without `from_utf8`'s checks, costly on short strings.
+    pub fn from_utf8(b: &[u8]) -> Option<Key> {
+        if b.is_ascii() {
+            return Key::inline(b).or_else(|| std::str::from_utf8(b).ok().map(Key::from));
         }
+        std::str::from_utf8(b).ok().map(Key::from)
+    }
+
+    /// An inline key of `b`, which the caller has checked to be UTF-8; `None` if too long.
+    fn inline(b: &[u8]) -> Option<Key> {
+        if b.len() > Key::INLINE {
+            return None;
+        }
+        let mut bytes = [0u8; Key::INLINE];
+        bytes[..b.len()].copy_from_slice(b);
+        Some(Key(KeyRepr::Inline {
+            len: b.len() as u8,
+            bytes,
+        }))
     }
 }
 
@@ -501,6 +517,23 @@ impl Action {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keys_from_bytes_are_those_of_their_text_and_only_of_utf8() {
+        let long = "k".repeat(40);
+        for t in [
+            "",
+            "idem_7c3c",
+            "ORD-ü-17",
+            long.as_str(),
+            "ümlaut-key-longer-than-thirty-bytes",
+        ] {
+            assert_eq!(Key::from_utf8(t.as_bytes()), Some(Key::from(t)), "{t:?}");
+        }
+        for b in [&b"\xff"[..], b"ok\xc3", b"\xed\xa0\x80"] {
+            assert_eq!(Key::from_utf8(b), None, "{b:?}");
+        }
+    }
 
     #[test]
     fn keys_read_back_and_order_as_their_text_inline_or_not() {

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{Context, Result, anyhow};
-use chrono::{DateTime, Datelike, NaiveDate};
+use chrono::{Datelike, NaiveDate, NaiveTime};
 
 use crate::model::{Key, Minor, Origin, Record, Shared};
 use crate::normalize::currency::Currency;
@@ -241,14 +241,15 @@ impl SpilledChunk {
                 }
             };
             let mut at = 0;
+            let mut days = Days::default();
             while at < bytes.len() {
-                out.push(self.decode(bytes, &mut at)?);
+                out.push(self.decode(bytes, &mut at, &mut days)?);
             }
         }
         Ok(())
     }
 
-    fn decode(&self, b: &[u8], at: &mut usize) -> Result<Record> {
+    fn decode(&self, b: &[u8], at: &mut usize, days: &mut Days) -> Result<Record> {
         let bad = || anyhow!("a temporary file was changed while the run read it");
         let flags = *b.get(*at).ok_or_else(bad)?;
         *at += 1;
@@ -257,7 +258,7 @@ impl SpilledChunk {
             let len = next()? as usize;
             let text = b.get(*at..*at + len).ok_or_else(bad)?;
             *at += len;
-            Some(Key::from(std::str::from_utf8(text).map_err(|_| bad())?))
+            Some(Key::from_utf8(text).ok_or_else(bad)?)
         } else {
             None
         };
@@ -279,14 +280,17 @@ impl SpilledChunk {
             true => {
                 let secs = unzigzag(next()?);
                 let nanos = u32::try_from(next()?).map_err(|_| bad())?;
-                Some(DateTime::from_timestamp(secs, nanos).ok_or_else(bad)?)
+                let date = days.date(secs.div_euclid(86_400)).ok_or_else(bad)?;
+                let time = u32::try_from(secs.rem_euclid(86_400)).map_err(|_| bad())?;
+                let time = NaiveTime::from_num_seconds_from_midnight_opt(time, nanos);
+                Some(date.and_time(time.ok_or_else(bad)?).and_utc())
             }
             false => None,
         };
         let date = match flags & 16 != 0 {
             true => {
-                let days = i32::try_from(unzigzag(next()?)).map_err(|_| bad())?;
-                Some(NaiveDate::from_num_days_from_ce_opt(days).ok_or_else(bad)?)
+                let from_ce = unzigzag(next()?);
+                Some(days.date(from_ce - DAYS_BEFORE_1970).ok_or_else(bad)?)
             }
             false => None,
         };
@@ -336,6 +340,29 @@ impl SpilledChunk {
             extra,
             origin: Origin { file, line },
         })
+    }
+}
+
+/// Days from 0001-01-01 (chrono's "common era" count) to 1970-01-01.
+const DAYS_BEFORE_1970: i64 = 719_163;
+
+/// The date of the last day number decoded: a segment's records fall on a few dates, and turning
+/// a day number into a date is most of what reading a time back costs.
+#[derive(Default)]
+struct Days(Option<(i64, NaiveDate)>);
+
+impl Days {
+    /// The date `n` days after 1970-01-01.
+    fn date(&mut self, n: i64) -> Option<NaiveDate> {
+        match self.0 {
+            Some((m, d)) if m == n => Some(d),
+            _ => {
+                let from_ce = i32::try_from(n + DAYS_BEFORE_1970).ok()?;
+                let d = NaiveDate::from_num_days_from_ce_opt(from_ce)?;
+                self.0 = Some((n, d));
+                Some(d)
+            }
+        }
     }
 }
 
@@ -426,6 +453,7 @@ fn read_varint(b: &[u8], at: &mut usize) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::DateTime;
 
     const VALUES: [&str; 5] = ["posted", "pending", "acct-0", "acct-1", "acct-2"];
 
@@ -450,7 +478,14 @@ mod tests {
             key: (!i.is_multiple_of(7)).then(|| Key::from(format!("key-{i}").as_str())),
             amount: (!i.is_multiple_of(5)).then_some(Minor(i as i64 * -1_000_003)),
             currency: Currency::parse(if i.is_multiple_of(3) { "JPY" } else { "BHD" }),
-            at: DateTime::from_timestamp(1_764_547_200 + i as i64, (i as u32 % 1000) * 1_000_000),
+            // Every thirteenth before 1970, where seconds and days count down.
+            at: DateTime::from_timestamp(
+                match i % 13 {
+                    0 => -31_536_000 - i as i64 * 7_919,
+                    _ => 1_764_547_200 + i as i64,
+                },
+                (i as u32 % 1000) * 1_000_000,
+            ),
             date: NaiveDate::from_ymd_opt(2026, 12, 1 + (i % 28) as u32),
             status: has_status.then(|| table[status as usize].clone()),
             account: Some(match unique {
