@@ -40,9 +40,12 @@ impl KeyCleanup {
 /// it, which costs time, never correctness.
 pub fn is_folded(key: &str) -> bool {
     let b = key.as_bytes();
-    let plain = b
-        .iter()
-        .fold(true, |ok, &c| ok & (c < 0x80) & !c.is_ascii_uppercase());
+    // A byte that is not ASCII, or upper case, leaves a bit in `bad` (accumulated as a byte, not
+    // a bool, so that the loop is vectorised).
+    let bad = b.iter().fold(0u8, |bad, &c| {
+        bad | (c & 0x80) | u8::from(c.wrapping_sub(b'A') < 26)
+    });
+    let plain = bad == 0;
     plain
         && b.first().is_some_and(u8::is_ascii_graphic)
         && b.last().is_some_and(u8::is_ascii_graphic)
