@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
 use crate::classify::{Break, Side};
@@ -82,67 +83,90 @@ pub fn exposure(plan: &RunPlan, loaded: &[Loaded], b: &Break) -> Option<(Currenc
 /// very same instruction (a duplicate posting seen from two checks) share one repair, owned by the
 /// first check, so applying the plan never reverses a posting twice.
 pub fn plan(run: &RunPlan, loaded: &[Loaded], breaks: &[Break], paired: &[bool]) -> Plan {
+    let hazards = Hazards::new(run, loaded, breaks, paired);
+    // Each break's repair is drafted on its own, in parallel (its id is a digest); the drafts are
+    // then taken in output order, the first of each identity kept.
+    let drafts: Vec<Option<(Identity, Repair)>> = breaks
+        .par_iter()
+        .map(|b| draft(run, loaded, &hazards, b))
+        .collect();
     let mut repairs: Vec<Repair> = Vec::new();
     let mut of_break = Vec::with_capacity(breaks.len());
-    let mut seen: HashMap<(Action, usize, Option<String>, Vec<RecordRef>), usize> = HashMap::new();
-    let hazards = Hazards::new(run, loaded, breaks, paired);
-    for b in breaks {
-        if b.kind == BreakKind::Late {
+    let mut seen: HashMap<Identity, usize> = HashMap::new();
+    for d in drafts {
+        let Some((identity, repair)) = d else {
             of_break.push(None);
             continue;
-        }
-        let check = &run.checks[b.check];
-        let refs = |side: Side, idx: &[u32]| {
-            idx.iter()
-                .map(|&i| (check.source(side), i))
-                .collect::<Vec<_>>()
         };
-        let system = check.source(b.side);
-        let (action, automation, note) = adjusted_action(run, &hazards, b, check.to, system);
-        let side_idx = b.indices(b.side);
-        let (evidence, keep) = match b.kind {
-            BreakKind::Missing => (refs(Side::From, &b.from[..1]), None),
-            BreakKind::Pending => (refs(b.side.other(), &b.indices(b.side.other())[..1]), None),
-            BreakKind::Duplicate => (refs(b.side, &side_idx[1..]), Some((system, side_idx[0]))),
-            _ => {
-                let mut e = refs(Side::From, &b.from);
-                e.extend(refs(Side::To, &b.to));
-                (e, None)
-            }
-        };
-        let identity = (action, system, b.key.clone(), evidence.clone());
         if let Some(&i) = seen.get(&identity) {
             of_break.push(Some(i));
             continue;
         }
-        let id = repair_id(
-            run,
-            loaded,
-            &check.name,
-            action,
-            b.kind,
-            b.key.as_deref(),
-            system,
-            &evidence,
-        );
         seen.insert(identity, repairs.len());
         of_break.push(Some(repairs.len()));
-        repairs.push(Repair {
-            id,
-            check: b.check,
-            action,
-            kind: b.kind,
-            key: b.key.clone(),
-            system,
-            amount: exposure(run, loaded, b),
-            evidence,
-            keep,
-            fields: b.fields.clone(),
-            automation,
-            note,
-        });
+        repairs.push(repair);
     }
     Plan { repairs, of_break }
+}
+
+/// What makes two breaks' repairs the same instruction: action, system, key and evidence.
+type Identity = (Action, usize, Option<String>, Vec<RecordRef>);
+
+/// The repair one break asks for, and its identity; `None` for a break that needs none (`late`).
+fn draft(
+    run: &RunPlan,
+    loaded: &[Loaded],
+    hazards: &Hazards,
+    b: &Break,
+) -> Option<(Identity, Repair)> {
+    if b.kind == BreakKind::Late {
+        return None;
+    }
+    let check = &run.checks[b.check];
+    let refs = |side: Side, idx: &[u32]| {
+        idx.iter()
+            .map(|&i| (check.source(side), i))
+            .collect::<Vec<_>>()
+    };
+    let system = check.source(b.side);
+    let (action, automation, note) = adjusted_action(run, hazards, b, check.to, system);
+    let side_idx = b.indices(b.side);
+    let (evidence, keep) = match b.kind {
+        BreakKind::Missing => (refs(Side::From, &b.from[..1]), None),
+        BreakKind::Pending => (refs(b.side.other(), &b.indices(b.side.other())[..1]), None),
+        BreakKind::Duplicate => (refs(b.side, &side_idx[1..]), Some((system, side_idx[0]))),
+        _ => {
+            let mut e = refs(Side::From, &b.from);
+            e.extend(refs(Side::To, &b.to));
+            (e, None)
+        }
+    };
+    let identity = (action, system, b.key.clone(), evidence.clone());
+    let id = repair_id(
+        run,
+        loaded,
+        &check.name,
+        action,
+        b.kind,
+        b.key.as_deref(),
+        system,
+        &evidence,
+    );
+    let repair = Repair {
+        id,
+        check: b.check,
+        action,
+        kind: b.kind,
+        key: b.key.clone(),
+        system,
+        amount: exposure(run, loaded, b),
+        evidence,
+        keep,
+        fields: b.fields.clone(),
+        automation,
+        note,
+    };
+    Some((identity, repair))
 }
 
 /// What a run knows that can make a repair unsafe, gathered once before planning.
