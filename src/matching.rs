@@ -13,7 +13,7 @@ use std::hash::{BuildHasher, Hasher};
 use anyhow::{Result, anyhow};
 use rayon::prelude::*;
 
-use crate::model::Record;
+use crate::model::{Key, Record};
 /// The hash of a key's bytes: fixed seed, so the same on every run and machine.
 fn key_hash(key: &str) -> u64 {
     foldhash::fast::FixedState::with_seed(0x5eed_2026).hash_one(key)
@@ -67,9 +67,14 @@ impl<'r> Sorted<'r> {
     }
 
     fn key(&self, e: &Entry) -> &'r str {
+        self.key_of(e).as_str()
+    }
+
+    /// The key itself, which compares inline keys without a call to memcmp (see [`Key`]).
+    fn key_of(&self, e: &Entry) -> &'r Key {
         self.records[e.id as usize]
             .key
-            .as_deref()
+            .as_ref()
             .expect("only keyed records have entries")
     }
 
@@ -216,7 +221,7 @@ impl Joined<'_> {
             if rf.len() <= 1 && rt.len() <= 1 {
                 // The usual case: one record per side, or one side only.
                 match (rf.first(), rt.first()) {
-                    (Some(x), Some(y)) if self.from.key(x) == self.to.key(y) => {
+                    (Some(x), Some(y)) if self.from.key_of(x) == self.to.key_of(y) => {
                         f(self.from.key(x), &[x.id], &[y.id]);
                     }
                     (x, y) => {
