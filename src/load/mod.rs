@@ -446,11 +446,12 @@ fn chunks(
     }
     let csv = source.format == Format::Csv;
     // Records spilled to partitions need no room counted for them: JSON Lines is then split
-    // without reading it twice (CSV is still scanned, for quotes).
+    // without reading it twice (CSV is still scanned for quotes, lone CRs and byte-order marks,
+    // but its lines are not counted).
     let scans = match rooms || csv {
         true => bounds
             .par_windows(2)
-            .map(|w| scan(&file, w[0], w[1] - w[0], csv))
+            .map(|w| scan(&file, w[0], w[1] - w[0], csv, rooms))
             .collect::<std::io::Result<Vec<Option<(usize, bool)>>>>()?,
         false => vec![Some((0, false)); bounds.len() - 1],
     };
@@ -523,12 +524,19 @@ fn next_line_start(file: &File, at: u64, size: u64) -> std::io::Result<u64> {
     Ok(size)
 }
 
-/// The lines in a range of a file (those ending in `\n`, and a last one without): the most records
-/// it can hold, and for CSV whether the range is plain: it holds no byte `EF` (which starts a byte-order
-/// mark, as files concatenated after the fact carry) but for a mark at the file's very start.
-/// `None` for a CSV range that holds a quote or a lone `\r` (an old Mac line end), where a record
-/// is not a line.
-fn scan(file: &File, start: u64, len: u64, csv: bool) -> std::io::Result<Option<(usize, bool)>> {
+/// The lines in a range of a file (those ending in `\n`, and a last one without), when `count` asks
+/// for them (0 otherwise): the most records it can hold; and for CSV whether the range is plain:
+/// it holds no byte `EF` (which starts a byte-order mark, as files concatenated after the fact
+/// carry) but for a mark at the file's very start. `None` for a CSV range that holds a quote or a
+/// lone `\r` (an old Mac line end), where a record is not a line. CSV's three bytes are looked for
+/// in one pass.
+fn scan(
+    file: &File,
+    start: u64,
+    len: u64,
+    csv: bool,
+    count: bool,
+) -> std::io::Result<Option<(usize, bool)>> {
     let mut buf = vec![0u8; 1 << 20];
     let mut pos = start;
     let end = start + len;
@@ -542,34 +550,44 @@ fn scan(file: &File, start: u64, len: u64, csv: bool) -> std::io::Result<Option<
             break;
         }
         let block = &buf[..n];
-        lines += memchr::memchr_iter(b'\n', block).count();
+        if count {
+            lines += memchr::memchr_iter(b'\n', block).count();
+        }
         last = block[n - 1];
         if csv {
-            let body = match pos == 0 && block.starts_with(b"\xEF\xBB\xBF") {
-                true => &block[3..],
-                false => block,
+            let skip = match pos == 0 && block.starts_with(b"\xEF\xBB\xBF") {
+                true => 3,
+                false => 0,
             };
-            plain &= memchr::memchr(0xEF, body).is_none();
-            if memchr::memchr(b'"', block).is_some() {
-                return Ok(None);
-            }
-            // A `\r` is fine only right before a `\n` (one read further when it ends the block).
-            for i in memchr::memchr_iter(b'\r', block) {
-                let next = match block.get(i + 1) {
-                    Some(b) => Some(*b),
-                    None => {
-                        let mut one = [0u8];
-                        (read_at(file, pos + n as u64, &mut one)? == 1).then_some(one[0])
+            for i in memchr::memchr3_iter(b'"', b'\r', 0xEF, &block[skip..]).map(|i| i + skip) {
+                match block[i] {
+                    b'"' => return Ok(None),
+                    0xEF => plain = false,
+                    _ => {
+                        // A `\r` is fine only right before a `\n` (one read further when it ends
+                        // the block).
+                        let next = match block.get(i + 1) {
+                            Some(b) => Some(*b),
+                            None => {
+                                let mut one = [0u8];
+                                (read_at(file, pos + n as u64, &mut one)? == 1).then_some(one[0])
+                            }
+                        };
+                        if next != Some(b'\n') {
+                            return Ok(None);
+                        }
                     }
-                };
-                if next != Some(b'\n') {
-                    return Ok(None);
                 }
             }
         }
         pos += n as u64;
     }
-    Ok(Some((lines + usize::from(last != b'\n'), plain)))
+    let lines = if count {
+        lines + usize::from(last != b'\n')
+    } else {
+        0
+    };
+    Ok(Some((lines, plain)))
 }
 
 /// One chunk of a file as a byte stream.
