@@ -84,30 +84,36 @@ pub fn exposure(plan: &RunPlan, loaded: &[Loaded], b: &Break) -> Option<(Currenc
 /// first check, so applying the plan never reverses a posting twice.
 pub fn plan(run: &RunPlan, loaded: &[Loaded], breaks: &[Break], paired: &[bool]) -> Plan {
     let hazards = Hazards::new(run, loaded, breaks, paired);
-    // Each break's repair is drafted on its own, in parallel (its id is a digest); the drafts are
-    // then taken in output order, the first of each identity kept.
-    let drafts: Vec<Option<(Identity, Repair)>> = breaks
-        .par_iter()
-        .map(|b| draft(run, loaded, &hazards, b))
-        .collect();
     let mut repairs: Vec<Repair> = Vec::new();
     let mut of_break = Vec::with_capacity(breaks.len());
     let mut seen: HashMap<Identity, usize> = HashMap::new();
-    for d in drafts {
-        let Some((identity, repair)) = d else {
-            of_break.push(None);
-            continue;
-        };
-        if let Some(&i) = seen.get(&identity) {
-            of_break.push(Some(i));
-            continue;
+    // Each break's repair is drafted on its own, in parallel (its id is a digest), a batch at a
+    // time (a 50M run's 700,000 drafts at once would hold some 180 MB); the drafts are then taken
+    // in output order, the first of each identity kept.
+    for batch in breaks.chunks(DRAFTS_AT_ONCE) {
+        let drafts: Vec<Option<(Identity, Repair)>> = batch
+            .par_iter()
+            .map(|b| draft(run, loaded, &hazards, b))
+            .collect();
+        for d in drafts {
+            let Some((identity, repair)) = d else {
+                of_break.push(None);
+                continue;
+            };
+            if let Some(&i) = seen.get(&identity) {
+                of_break.push(Some(i));
+                continue;
+            }
+            seen.insert(identity, repairs.len());
+            of_break.push(Some(repairs.len()));
+            repairs.push(repair);
         }
-        seen.insert(identity, repairs.len());
-        of_break.push(Some(repairs.len()));
-        repairs.push(repair);
     }
     Plan { repairs, of_break }
 }
+
+/// Breaks whose repairs are drafted in parallel before they are taken in order.
+const DRAFTS_AT_ONCE: usize = 1 << 16;
 
 /// What makes two breaks' repairs the same instruction: action, system, key and evidence.
 type Identity = (Action, usize, Option<String>, Vec<RecordRef>);
