@@ -388,14 +388,8 @@ fn load_plain<R: BufRead>(
         columns = find(h);
     }
     let mut line: u64 = 0;
-    loop {
-        buf.clear();
-        if super::read_line(&mut reader, &mut buf)? == 0 {
-            break;
-        }
+    while let Some(bytes) = super::read_line(&mut reader, &mut buf)? {
         line += 1;
-        let bytes = buf.strip_suffix(b"\n").unwrap_or(&buf);
-        let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
         // The csv reader skips empty lines (not blank ones: a line of spaces is a field).
         if bytes.is_empty() {
             continue;

@@ -340,14 +340,8 @@ pub(super) fn load<R: BufRead>(
     let mut buf = Vec::new();
     let mut spare: Vec<Slot> = Vec::new();
     let mut line: u64 = 0;
-    loop {
-        buf.clear();
-        if super::read_line(&mut reader, &mut buf)? == 0 {
-            break;
-        }
+    while let Some(bytes) = super::read_line(&mut reader, &mut buf)? {
         line += 1;
-        let bytes = buf.strip_suffix(b"\n").unwrap_or(&buf);
-        let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
         // A BOM again mid-file, where files were concatenated.
         let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
         if bytes.iter().all(u8::is_ascii_whitespace) {
