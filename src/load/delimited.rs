@@ -404,11 +404,7 @@ fn load_plain<R: BufRead>(
         let field = |i: usize| &bytes[range(i)];
         // The line checked as UTF-8 once, rather than field by field; the delimiter is one ASCII
         // byte, so its fields are then UTF-8 too (and slicing at it cannot fail).
-        let utf8 = match super::printable_ascii(bytes) {
-            // SAFETY: printable ASCII is valid UTF-8.
-            true => Some(unsafe { std::str::from_utf8_unchecked(bytes) }),
-            false => std::str::from_utf8(bytes).ok(),
-        };
+        let utf8 = super::line_text(bytes).map(|(line, _)| line);
         let text = |i: usize| match utf8 {
             Some(line) => line.get(range(i)),
             None => std::str::from_utf8(field(i)).ok(),

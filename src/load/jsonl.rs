@@ -10,7 +10,7 @@ use serde::Deserialize as _;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
-use super::{Loaded, Memo, RowBuilder, Sink, Text, Unreadable, printable_ascii, skip_bom};
+use super::{Loaded, Memo, RowBuilder, Sink, Text, Unreadable, line_text, skip_bom};
 use crate::config::{FieldRef, SourcePlan};
 use crate::model::{Key, Origin};
 
@@ -178,14 +178,10 @@ impl<'de> DeserializeSeed<'de> for ScalarSeed<'_> {
 /// strings, no object or array values. Returns `false`, leaving `slots` to be refilled, for
 /// anything else (nested paths, escapes, malformed input), which the serde path then reads with
 /// its precise errors. What it accepts, it reads exactly as the serde path does (a unit test
-/// compares the two on generated lines).
-fn flat_object<'a>(node: &Node, line: &'a str, slots: &mut [Slot<'a>]) -> bool {
-    flat_object_in(node, line, slots, false)
-}
-
-/// [`flat_object`]; `printable` says the caller found only printable ASCII in the line (see
-/// [`printable_ascii`]), so that no string in it needs checking for control characters.
-fn flat_object_in<'a>(node: &Node, line: &'a str, slots: &mut [Slot<'a>], printable: bool) -> bool {
+/// compares the two on generated lines). `printable` says the caller found only printable ASCII
+/// in the line (see [`super::printable_ascii`]), so that no string in it needs checking for control
+/// characters.
+fn flat_object<'a>(node: &Node, line: &'a str, slots: &mut [Slot<'a>], printable: bool) -> bool {
     let b = line.as_bytes();
     let ws = |i: &mut usize| {
         while *i < b.len() && matches!(b[*i], b' ' | b'\t' | b'\n' | b'\r') {
@@ -358,15 +354,9 @@ pub(super) fn load<R: BufRead>(
             b.reject("", "not a JSON object", &raw_line());
             None
         } else {
-            let fast = if printable_ascii(bytes) {
-                // SAFETY: printable ASCII is valid UTF-8.
-                let line = unsafe { std::str::from_utf8_unchecked(bytes) };
-                flat_object_in(&tree, line, &mut slots, true)
-            } else {
-                match std::str::from_utf8(bytes) {
-                    Ok(line) => flat_object(&tree, line, &mut slots),
-                    Err(_) => false,
-                }
+            let fast = match line_text(bytes) {
+                Some((line, printable)) => flat_object(&tree, line, &mut slots, printable),
+                None => false,
             };
             let parsed = if fast {
                 Ok(())
@@ -464,6 +454,7 @@ pub(super) fn check_present(source: &SourcePlan, objects: u64, present: &[u64]) 
 
 #[cfg(test)]
 mod tests {
+    use super::super::printable_ascii;
     use super::*;
     use proptest::prelude::*;
 
@@ -581,7 +572,7 @@ mod tests {
             let mut slots = vec![Slot::Absent; 4];
             // As the loader calls it.
             let printable = printable_ascii(line.as_bytes());
-            if flat_object_in(&tree, &line, &mut slots, printable) {
+            if flat_object(&tree, &line, &mut slots, printable) {
                 prop_assert_eq!(Some(slots), by_serde(&tree, &line, 4), "line {}", line);
             }
         }
@@ -634,7 +625,7 @@ mod tests {
             let mut slots = vec![Slot::Absent; 4];
             // As the loader calls it.
             let printable = printable_ascii(line.as_bytes());
-            if flat_object_in(&tree, &line, &mut slots, printable) {
+            if flat_object(&tree, &line, &mut slots, printable) {
                 prop_assert_eq!(Some(slots), by_serde(&tree, &line, 4), "line {}", line);
             } else if let Some(ok) = by_serde(&tree, &line, 4) {
                 // Declined although serde reads it: only for what the fast path leaves alone.
@@ -652,7 +643,7 @@ mod tests {
         let tree = tree(&["k", "amount", "currency"]);
         let mut slots = vec![Slot::Absent; 3];
         let line = r#" {"id":"e1", "k":"K-1","amount":12.50,"currency":null,"ok":true,"n":-1e3} "#;
-        assert!(flat_object(&tree, line, &mut slots));
+        assert!(flat_object(&tree, line, &mut slots, false));
         assert_eq!(
             slots,
             [
@@ -671,7 +662,7 @@ mod tests {
             r#"{"k":"K",}"#,
         ] {
             let mut slots = vec![Slot::Absent; 3];
-            assert!(!flat_object(&tree, other, &mut slots), "{other}");
+            assert!(!flat_object(&tree, other, &mut slots, false), "{other}");
         }
     }
 }
