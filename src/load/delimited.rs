@@ -37,12 +37,12 @@ pub fn read_csv_header(
         // Only blank lines: as empty as an empty file.
         return Ok(None);
     }
-    Ok(Some(
-        header
-            .iter()
-            .map(|h| String::from_utf8_lossy(h).trim().to_string())
-            .collect(),
-    ))
+    Ok(Some(header.iter().map(header_name).collect()))
+}
+
+/// A header field as the column's name: trimmed, and shown lossily where it is not UTF-8.
+fn header_name(field: &[u8]) -> String {
+    String::from_utf8_lossy(field).trim().to_string()
 }
 
 /// Byte offsets of line ends and quotes seen so far, shared between the reader that sees the bytes
@@ -221,25 +221,11 @@ pub(super) fn load<R: BufRead>(
         .from_reader(tracked);
     let header: Vec<String> = match header {
         Some(h) => h.to_vec(),
-        None => csv
-            .byte_headers()?
-            .iter()
-            .map(|h| String::from_utf8_lossy(h).trim().to_string())
-            .collect(),
+        None => csv.byte_headers()?.iter().map(header_name).collect(),
     };
-    // Column of each slot in this file's header (checked to exist before the run).
-    let columns: Vec<Option<usize>> = source
-        .slots
-        .iter()
-        .map(|f| header.iter().position(|h| *h == f.name))
-        .collect();
+    let rows = Rows::new(source, header);
     let mut out = Loaded::for_file();
     let mut memo = Memo::for_sink(sink);
-    let rows = Rows {
-        source,
-        header: &header,
-        columns: &columns,
-    };
     let mut row = csv::ByteRecord::new();
     let mut last_start = None;
     while csv.read_byte_record(&mut row).map_err(|e| anyhow!(e))? {
@@ -272,13 +258,24 @@ pub(super) fn load<R: BufRead>(
 }
 
 /// What every row of one file is read against: the file's header and where each slot's column is.
-struct Rows<'h> {
-    source: &'h SourcePlan,
-    header: &'h [String],
-    columns: &'h [Option<usize>],
+struct Rows<'s> {
+    source: &'s SourcePlan,
+    header: Vec<String>,
+    /// The column of each slot in the header (checked to exist before the run).
+    columns: Vec<Option<usize>>,
 }
 
-impl Rows<'_> {
+impl<'s> Rows<'s> {
+    fn new(source: &'s SourcePlan, header: Vec<String>) -> Rows<'s> {
+        let at = |f: &crate::config::FieldRef| header.iter().position(|h| *h == f.name);
+        let columns = source.slots.iter().map(at).collect();
+        Rows {
+            source,
+            header,
+            columns,
+        }
+    }
+
     /// One row of `len` fields (`field(i)` is the i-th, `text(i)` the same as UTF-8, if it is),
     /// starting at `origin`: a repeated header, a record, or a reject.
     #[allow(clippy::too_many_arguments)]
@@ -292,7 +289,7 @@ impl Rows<'_> {
         memo: &mut Memo,
         sink: &mut Sink,
     ) {
-        let (source, header) = (self.source, self.header);
+        let (source, header) = (self.source, &self.header);
         // Concatenated exports repeat their header: not data, so not a row; reported as a warning.
         let is_name = |i: usize| match text(i) {
             Some(t) => crate::normalize::trim(t) == header[i],
@@ -378,15 +375,8 @@ fn load_plain<R: BufRead>(
     let mut memo = Memo::for_sink(sink);
     let mut buf = Vec::new();
     let mut ends: Vec<usize> = Vec::new();
-    let mut header: Option<Vec<String>> = header.map(<[String]>::to_vec);
-    let mut columns: Vec<Option<usize>> = Vec::new();
-    let find = |header: &[String]| -> Vec<Option<usize>> {
-        let at = |f: &crate::config::FieldRef| header.iter().position(|h| *h == f.name);
-        source.slots.iter().map(at).collect()
-    };
-    if let Some(h) = &header {
-        columns = find(h);
-    }
+    // Known from the start for a chunk after the first, else read from the first line.
+    let mut rows: Option<Rows> = header.map(|h| Rows::new(source, h.to_vec()));
     let mut line: u64 = 0;
     while let Some(bytes) = super::read_line(&mut reader, &mut buf)? {
         line += 1;
@@ -409,18 +399,10 @@ fn load_plain<R: BufRead>(
             Some(line) => line.get(range(i)),
             None => std::str::from_utf8(field(i)).ok(),
         };
-        let Some(h) = &header else {
-            let names =
-                (0..ends.len()).map(|i| String::from_utf8_lossy(field(i)).trim().to_string());
-            let names: Vec<String> = names.collect();
-            columns = find(&names);
-            header = Some(names);
+        let Some(rows) = &rows else {
+            let names = (0..ends.len()).map(|i| header_name(field(i))).collect();
+            rows = Some(Rows::new(source, names));
             continue;
-        };
-        let rows = Rows {
-            source,
-            header: h,
-            columns: &columns,
         };
         let origin = Origin { file, line };
         rows.take(origin, ends.len(), field, text, &mut out, &mut memo, sink);
