@@ -21,6 +21,32 @@ pub fn trim(s: &str) -> &str {
     }
 }
 
+/// The last value computed, by what it was computed from: records of one file or segment share
+/// a few dates, so a loader or a decoder asks for the same one many times in a row, and only a
+/// change of key computes anew.
+#[derive(Debug, Clone)]
+pub struct Last<K, V>(Option<(K, V)>);
+
+impl<K, V> Default for Last<K, V> {
+    fn default() -> Self {
+        Last(None)
+    }
+}
+
+impl<K: PartialEq + Copy, V: Copy> Last<K, V> {
+    /// The value for `key`: the last one if `key` is the last key, else `make()`'s, remembered.
+    pub fn get(&mut self, key: K, make: impl FnOnce() -> Option<V>) -> Option<V> {
+        match self.0 {
+            Some((k, v)) if k == key => Some(v),
+            _ => {
+                let v = make()?;
+                self.0 = Some((key, v));
+                Some(v)
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -266,7 +266,8 @@ fn rfc3339_plain(t: &str, dates: &mut DateMemo) -> Option<DateTime<Utc>> {
     }
     // The UTC time of day, and the date, one day on or back where the offset crosses midnight
     // (an offset is less than a day).
-    let date = dates.date(year as i32, month, day)?;
+    let ymd = (year as i32, month, day);
+    let date = dates.get(ymd, || NaiveDate::from_ymd_opt(ymd.0, ymd.1, ymd.2))?;
     let secs = (hour * 3600 + minute * 60 + second) as i32 - offset;
     let (date, secs) = match secs {
         ..0 => (date.pred_opt()?, secs + 86_400),
@@ -277,23 +278,9 @@ fn rfc3339_plain(t: &str, dates: &mut DateMemo) -> Option<DateTime<Utc>> {
     Some(date.and_time(time).and_utc())
 }
 
-/// The last calendar date [`rfc3339_plain`] built: a file's times fall on few dates, and building
-/// one from year, month and day is a good part of reading a time.
-#[derive(Debug, Default, Clone)]
-pub struct DateMemo(Option<((i32, u32, u32), NaiveDate)>);
-
-impl DateMemo {
-    fn date(&mut self, year: i32, month: u32, day: u32) -> Option<NaiveDate> {
-        match self.0 {
-            Some((ymd, d)) if ymd == (year, month, day) => Some(d),
-            _ => {
-                let d = NaiveDate::from_ymd_opt(year, month, day)?;
-                self.0 = Some(((year, month, day), d));
-                Some(d)
-            }
-        }
-    }
-}
+/// The last calendar date [`rfc3339_plain`] built, by year, month and day: building one is a good
+/// part of reading a time.
+pub type DateMemo = super::Last<(i32, u32, u32), NaiveDate>;
 
 /// Parses one time value. `zone` is required (checked at config time) for naive formats; `dst`
 /// settles naive times that a DST change makes ambiguous or non-existent.

@@ -19,6 +19,7 @@ use anyhow::{Context, Result, anyhow};
 use chrono::{Datelike, NaiveDate, NaiveTime};
 
 use crate::model::{Key, Minor, Origin, Record, Shared};
+use crate::normalize::Last;
 use crate::normalize::currency::Currency;
 
 /// Where and how finely the records of a run are partitioned.
@@ -280,7 +281,7 @@ impl SpilledChunk {
             true => {
                 let secs = unzigzag(next()?);
                 let nanos = u32::try_from(next()?).map_err(|_| bad())?;
-                let date = days.date(secs.div_euclid(86_400)).ok_or_else(bad)?;
+                let date = date_of_day(days, secs.div_euclid(86_400)).ok_or_else(bad)?;
                 let time = u32::try_from(secs.rem_euclid(86_400)).map_err(|_| bad())?;
                 let time = NaiveTime::from_num_seconds_from_midnight_opt(time, nanos);
                 Some(date.and_time(time.ok_or_else(bad)?).and_utc())
@@ -290,7 +291,7 @@ impl SpilledChunk {
         let date = match flags & 16 != 0 {
             true => {
                 let from_ce = unzigzag(next()?);
-                Some(days.date(from_ce - DAYS_BEFORE_1970).ok_or_else(bad)?)
+                Some(date_of_day(days, from_ce - DAYS_BEFORE_1970).ok_or_else(bad)?)
             }
             false => None,
         };
@@ -346,24 +347,15 @@ impl SpilledChunk {
 /// Days from 0001-01-01 (chrono's "common era" count) to 1970-01-01.
 const DAYS_BEFORE_1970: i64 = 719_163;
 
-/// The date of the last day number decoded: a segment's records fall on a few dates, and turning
-/// a day number into a date is most of what reading a time back costs.
-#[derive(Default)]
-struct Days(Option<(i64, NaiveDate)>);
+/// The date of the last day number decoded (days after 1970-01-01): turning a day number into a
+/// date is most of what reading a time back costs.
+type Days = Last<i64, NaiveDate>;
 
-impl Days {
-    /// The date `n` days after 1970-01-01.
-    fn date(&mut self, n: i64) -> Option<NaiveDate> {
-        match self.0 {
-            Some((m, d)) if m == n => Some(d),
-            _ => {
-                let from_ce = i32::try_from(n + DAYS_BEFORE_1970).ok()?;
-                let d = NaiveDate::from_num_days_from_ce_opt(from_ce)?;
-                self.0 = Some((n, d));
-                Some(d)
-            }
-        }
-    }
+/// The date `n` days after 1970-01-01, from `days` if it was the last asked for.
+fn date_of_day(days: &mut Days, n: i64) -> Option<NaiveDate> {
+    days.get(n, || {
+        NaiveDate::from_num_days_from_ce_opt(i32::try_from(n + DAYS_BEFORE_1970).ok()?)
+    })
 }
 
 fn encode(r: &Record, ids: &[u32], out: &mut Vec<u8>) {
