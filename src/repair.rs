@@ -91,15 +91,21 @@ pub fn plan(run: &RunPlan, loaded: &[Loaded], breaks: &[Break], paired: &[bool])
     // time (a 50M run's 700,000 drafts at once would hold some 180 MB); the drafts are then taken
     // in output order, the first of each identity kept.
     for batch in breaks.chunks(DRAFTS_AT_ONCE) {
-        let drafts: Vec<Option<(Identity, Repair)>> = batch
+        let drafts: Vec<Option<Repair>> = batch
             .par_iter()
             .map(|b| draft(run, loaded, &hazards, b))
             .collect();
         for d in drafts {
-            let Some((identity, repair)) = d else {
+            let Some(repair) = d else {
                 of_break.push(None);
                 continue;
             };
+            let identity = (
+                repair.action,
+                repair.system,
+                repair.key.clone(),
+                repair.evidence.clone(),
+            );
             if let Some(&i) = seen.get(&identity) {
                 of_break.push(Some(i));
                 continue;
@@ -115,16 +121,12 @@ pub fn plan(run: &RunPlan, loaded: &[Loaded], breaks: &[Break], paired: &[bool])
 /// Breaks whose repairs are drafted in parallel before they are taken in order.
 const DRAFTS_AT_ONCE: usize = 1 << 16;
 
-/// What makes two breaks' repairs the same instruction: action, system, key and evidence.
+/// What makes two breaks' repairs the same instruction: action, system, key and evidence (taken
+/// from the repair).
 type Identity = (Action, usize, Option<String>, Vec<RecordRef>);
 
-/// The repair one break asks for, and its identity; `None` for a break that needs none (`late`).
-fn draft(
-    run: &RunPlan,
-    loaded: &[Loaded],
-    hazards: &Hazards,
-    b: &Break,
-) -> Option<(Identity, Repair)> {
+/// The repair one break asks for; `None` for a break that needs none (`late`).
+fn draft(run: &RunPlan, loaded: &[Loaded], hazards: &Hazards, b: &Break) -> Option<Repair> {
     if b.kind == BreakKind::Late {
         return None;
     }
@@ -147,7 +149,6 @@ fn draft(
             (e, None)
         }
     };
-    let identity = (action, system, b.key.clone(), evidence.clone());
     let id = repair_id(
         run,
         loaded,
@@ -158,7 +159,7 @@ fn draft(
         system,
         &evidence,
     );
-    let repair = Repair {
+    Some(Repair {
         id,
         check: b.check,
         action,
@@ -171,8 +172,7 @@ fn draft(
         fields: b.fields.clone(),
         automation,
         note,
-    };
-    Some((identity, repair))
+    })
 }
 
 /// What a run knows that can make a repair unsafe, gathered once before planning.
