@@ -11,6 +11,7 @@ use crate::config::{RunPlan, hex};
 use crate::load::Loaded;
 use crate::model::{Action, BreakKind, Origin};
 use crate::normalize::currency::Currency;
+use crate::normalize::key::folded;
 
 /// A record named as evidence: (source index, record index in that source).
 pub type RecordRef = (usize, u32);
@@ -219,7 +220,7 @@ impl<'a> Hazards<'a> {
         let mut unexpected = vec![HashMap::new(); run.checks.len()];
         for b in breaks.iter().filter(|b| b.kind == BreakKind::Unexpected) {
             if let Some(k) = b.key.as_deref() {
-                unexpected[b.check].insert(k.trim().to_lowercase(), k);
+                unexpected[b.check].insert(folded(k), k);
             }
         }
         Hazards {
@@ -282,7 +283,7 @@ fn adjusted_action(
                 run.checks[b.check].name
             ));
         }
-        if let Some(other) = hazards.unexpected[b.check].get(&key.trim().to_lowercase()) {
+        if let Some(other) = hazards.unexpected[b.check].get(&folded(key)) {
             return investigate(format!(
                 "{to_name} holds {other:?}, which differs from this key only by case or spaces: a clean-up (trim, lowercase) may be missing"
             ));

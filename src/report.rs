@@ -223,12 +223,14 @@ pub fn clash_pairs(records: &[Record]) -> (usize, Option<(String, String)>) {
     }
     // The distinct spellings of each folded key that has an unfolded one: n spellings make
     // n(n-1)/2 pairs, counted rather than listed (a crafted input can have thousands).
-    let fold = |k: &str| k.trim().to_lowercase();
     let mut spellings: HashMap<(u64, String), BTreeSet<&str>> = HashMap::new();
     for k in records.iter().filter_map(|r| r.key.as_deref()) {
         let h = folded_hash(k);
         if hashes.contains(&h) {
-            spellings.entry((h, fold(k))).or_default().insert(k);
+            spellings
+                .entry((h, crate::normalize::key::folded(k)))
+                .or_default()
+                .insert(k);
         }
     }
     let mut pairs = 0;

@@ -51,6 +51,12 @@ pub fn is_folded(key: &str) -> bool {
         && b.last().is_some_and(u8::is_ascii_graphic)
 }
 
+/// A key trimmed and lowercased: keys that differ only by case or surrounding spaces have the same
+/// folded form, which [`folded_hash`] hashes.
+pub fn folded(key: &str) -> String {
+    super::trim(key).to_lowercase()
+}
+
 /// A hash of a key trimmed and lowercased: keys that differ only by case or surrounding spaces have
 /// the same folded hash. A key already in folded form (the usual case) is hashed as it is.
 pub fn folded_hash(key: &str) -> u64 {
@@ -75,7 +81,6 @@ mod tests {
 
     #[test]
     fn folded_keys_are_those_that_trimming_and_lowercasing_leave_alone() {
-        let fold = |k: &str| k.trim().to_lowercase();
         for k in [
             "idem_7c3c",
             "a",
@@ -85,14 +90,14 @@ mod tests {
             "0123456789abcdefghijklmnopqrstuvwxyz",
         ] {
             assert!(is_folded(k), "{k:?}");
-            assert_eq!(fold(k), k);
+            assert_eq!(folded(k), k);
         }
         // Not folded, or not surely: each still hashes as its folded form does.
         for k in [
             "", "Idem", " a", "a ", "\ta", "é", "a\u{a0}", "\u{1}a", "x\u{b}", "ORD-17", "a\u{7f}",
         ] {
             assert!(!is_folded(k), "{k:?}");
-            assert_eq!(folded_hash(k), folded_hash(&fold(k)), "{k:?}");
+            assert_eq!(folded_hash(k), folded_hash(&folded(k)), "{k:?}");
         }
     }
 
