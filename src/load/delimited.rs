@@ -190,8 +190,8 @@ impl Lines {
 
 /// Reads CSV rows. `header` is given for a chunk of a file after its first (which holds no
 /// header line); otherwise the stream starts with the header. `plain`: the caller checked that the
-/// stream holds no quote, no lone `\r` and no byte-order mark past its start (see
-/// [`load_plain`]).
+/// stream holds no quote, no lone `\r` and no byte `EF` (which starts a byte-order mark) but in a
+/// mark at the file's start (see [`load_plain`]).
 pub(super) fn load<R: BufRead>(
     source: &SourcePlan,
     file: u32,
@@ -360,7 +360,7 @@ fn delimiters(line: &[u8], delimiter: u8, ends: &mut Vec<usize>) {
 }
 
 /// [`load`] for a stream its caller checked to be plain (see [`super::scan`]): no quote, no lone
-/// `\r`, no byte-order mark past its start. Every line is then one record, its fields split at
+/// `\r`, no byte `EF` but in a mark at the file's start. Every line is then one record, its fields split at
 /// the delimiter, and the csv reader's state machine and the line tracking that quoted fields need
 /// are skipped. It reads what [`load`] reads, row for row (a test compares the two).
 fn load_plain<R: BufRead>(

@@ -402,8 +402,9 @@ struct Chunk {
     room: usize,
     /// CSV chunks after the first: the file's header, which they do not contain.
     header: Option<Vec<String>>,
-    /// CSV: the chunk holds no byte-order mark past the file's start (nor, as every split CSV
-    /// file, a quote or a lone `\r`), so each line is a record split at the delimiter.
+    /// CSV: the chunk holds no byte `EF` (which starts a byte-order mark) but in a mark at the
+    /// file's start (nor, as every split CSV file, a quote or a lone `\r`), so each line is a
+    /// record split at the delimiter.
     plain: bool,
 }
 
