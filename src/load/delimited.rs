@@ -360,9 +360,9 @@ fn delimiters(line: &[u8], delimiter: u8, ends: &mut Vec<usize>) {
 }
 
 /// [`load`] for a stream its caller checked to be plain (see [`super::scan`]): no quote, no lone
-/// `\r`, no byte `EF` but in a mark at the file's start. Every line is then one record, its fields split at
-/// the delimiter, and the csv reader's state machine and the line tracking that quoted fields need
-/// are skipped. It reads what [`load`] reads, row for row (a test compares the two).
+/// `\r`, no byte `EF` but in a mark at the file's start. Every line is then one record, its fields
+/// split at the delimiter, and the csv reader's state machine and the line tracking that quoted
+/// fields need are skipped. It reads what [`load`] reads, row for row (a test compares the two).
 fn load_plain<R: BufRead>(
     source: &SourcePlan,
     file: u32,
