@@ -373,12 +373,12 @@ fn load_plain<R: BufRead>(
     skip_bom(&mut reader)?;
     let mut out = Loaded::for_file();
     let mut memo = Memo::for_sink(sink);
-    let mut buf = Vec::new();
     let mut ends: Vec<usize> = Vec::new();
     // Known from the start for a chunk after the first, else read from the first line.
     let mut rows: Option<Rows> = header.map(|h| Rows::new(source, h.to_vec()));
     let mut line: u64 = 0;
-    while let Some(bytes) = super::read_line(&mut reader, &mut buf)? {
+    let mut lines = super::Lines::new(reader);
+    while let Some(bytes) = lines.next_line()? {
         line += 1;
         // The csv reader skips empty lines (not blank ones: a line of spaces is a field).
         if bytes.is_empty() {

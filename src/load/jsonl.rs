@@ -333,10 +333,10 @@ pub(super) fn load<R: BufRead>(
     let mut memo = Memo::for_sink(sink);
     let mut present = vec![0u64; source.slots.len()];
     let mut objects = 0u64;
-    let mut buf = Vec::new();
     let mut spare: Vec<Slot> = Vec::new();
     let mut line: u64 = 0;
-    while let Some(bytes) = super::read_line(&mut reader, &mut buf)? {
+    let mut lines = super::Lines::new(reader);
+    while let Some(bytes) = lines.next_line()? {
         line += 1;
         // A BOM again mid-file, where files were concatenated.
         let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);

@@ -627,35 +627,70 @@ pub fn open_input(
     Ok(reader)
 }
 
-/// The next line of `reader`, read into `buf`, without its line end (`\n` or `\r\n`); `None` at
-/// the end. `BufRead::read_until` with the vectorised `memchr` crate rather than the standard
-/// library's word-at-a-time search, which took 4% of the 5M benchmark.
-fn read_line<'b, R: BufRead>(
-    reader: &mut R,
-    buf: &'b mut Vec<u8>,
-) -> std::io::Result<Option<&'b [u8]>> {
-    buf.clear();
-    loop {
-        let available = match reader.fill_buf() {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        let (done, used) = match memchr::memchr(b'\n', available) {
-            Some(i) => (true, i + 1),
-            None => (available.is_empty(), available.len()),
-        };
-        buf.extend_from_slice(&available[..used]);
-        reader.consume(used);
-        if done {
-            break;
+/// The lines of a byte stream, each without its line end (`\n` or `\r\n`). A line that lies
+/// whole in the reader's buffer (all but about one in five thousand, with 1 MiB buffers) is handed
+/// out where it lies, uncopied; one that straddles two fills is gathered in a buffer of its own.
+/// Line ends are found with the vectorised `memchr` crate (the standard library's word-at-a-time
+/// `read_until` took 4% of the 5M benchmark, and copying every line out 2%).
+pub(crate) struct Lines<R> {
+    reader: R,
+    /// A line gathered across fills.
+    joined: Vec<u8>,
+    /// Bytes of the reader's buffer handed out in the last line, consumed on the next call.
+    lent: usize,
+}
+
+impl<R: BufRead> Lines<R> {
+    pub(crate) fn new(reader: R) -> Self {
+        Lines {
+            reader,
+            joined: Vec::new(),
+            lent: 0,
         }
     }
-    if buf.is_empty() {
-        return Ok(None);
+
+    /// The next line; `None` at the end of the stream.
+    pub(crate) fn next_line(&mut self) -> std::io::Result<Option<&[u8]>> {
+        self.reader.consume(std::mem::take(&mut self.lent));
+        self.joined.clear();
+        // The length of a line without its `\r`, if it ended in `\r\n`.
+        let strip = |line: &[u8]| line.len() - usize::from(line.ends_with(b"\r"));
+        loop {
+            let available = match self.reader.fill_buf() {
+                Ok(b) => b,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            match memchr::memchr(b'\n', available) {
+                Some(i) if self.joined.is_empty() => {
+                    let len = strip(&available[..i]);
+                    self.lent = i + 1;
+                    // Asked again, the reader returns the same bytes (nothing consumed, no read):
+                    // the borrow checker does not let the first borrow out of the loop.
+                    let available = self.reader.fill_buf()?;
+                    return Ok(Some(&available[..len]));
+                }
+                Some(i) => {
+                    self.joined.extend_from_slice(&available[..i]);
+                    self.reader.consume(i + 1);
+                    break;
+                }
+                None if available.is_empty() => {
+                    if self.joined.is_empty() {
+                        return Ok(None);
+                    }
+                    break;
+                }
+                None => {
+                    let n = available.len();
+                    self.joined.extend_from_slice(available);
+                    self.reader.consume(n);
+                }
+            }
+        }
+        let len = strip(&self.joined);
+        Ok(Some(&self.joined[..len]))
     }
-    let line = buf.strip_suffix(b"\n").unwrap_or(buf);
-    Ok(Some(line.strip_suffix(b"\r").unwrap_or(line)))
 }
 
 /// Whether a line holds only printable ASCII (and spaces): then it is valid UTF-8 and has no
@@ -1111,6 +1146,22 @@ impl RowBuilder<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lines_come_out_whole_wherever_the_reader_s_fills_end() {
+        let input = b"a,1\r\nbb,22\n\n\r\nccc\r\r\nlast\r";
+        let want: Vec<&[u8]> = vec![b"a,1", b"bb,22", b"", b"", b"ccc\r", b"last"];
+        for capacity in 1..input.len() + 2 {
+            let mut lines = Lines::new(BufReader::with_capacity(capacity, &input[..]));
+            let mut got = Vec::new();
+            while let Some(l) = lines.next_line().unwrap() {
+                got.push(l.to_vec());
+            }
+            assert_eq!(got, want, "fills of {capacity} bytes");
+        }
+        let mut none = Lines::new(&b""[..]);
+        assert_eq!(none.next_line().unwrap(), None);
+    }
 
     #[test]
     fn a_field_that_mostly_misses_a_full_table_is_given_up_and_one_that_hits_is_not() {
