@@ -333,32 +333,6 @@ impl<'s> Rows<'s> {
     }
 }
 
-/// Appends the offset of every `delimiter` in `line` to `ends`. Eight bytes at a time, each word
-/// tested for the delimiter in all its bytes at once: fields are short, and a vectorised search
-/// started per field costs more than it saves.
-fn delimiters(line: &[u8], delimiter: u8, ends: &mut Vec<usize>) {
-    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
-    let pattern = u64::from_ne_bytes([delimiter; 8]);
-    let mut words = line.chunks_exact(8);
-    let mut base = 0;
-    for w in words.by_ref() {
-        let x = u64::from_le_bytes(w.try_into().expect("eight bytes")) ^ pattern;
-        // The top bit of each byte of `x` that is zero (a delimiter), exactly: adding 0x7f to the
-        // low seven bits carries into the top bit unless they are all zero, and never past it.
-        let mut found = !(((x & LOW7) + LOW7) | x | LOW7);
-        while found != 0 {
-            ends.push(base + found.trailing_zeros() as usize / 8);
-            found &= found - 1;
-        }
-        base += 8;
-    }
-    let rest = words.remainder().iter().enumerate();
-    ends.extend(
-        rest.filter(|(_, c)| **c == delimiter)
-            .map(|(i, _)| base + i),
-    );
-}
-
 /// [`load`] for a stream its caller checked to be plain (see [`super::scan`]): no quote, no lone
 /// `\r`, no byte `EF` but in a mark at the file's start. Every line is then one record, its fields
 /// split at the delimiter, and the csv reader's state machine and the line tracking that quoted
@@ -385,7 +359,7 @@ fn load_plain<R: BufRead>(
             continue;
         }
         ends.clear();
-        delimiters(bytes, source.delimiter, &mut ends);
+        let found = super::bytes::find_all(bytes, source.delimiter, &mut ends);
         ends.push(bytes.len());
         let range = |i: usize| match i {
             0 => 0..ends[0],
@@ -394,7 +368,7 @@ fn load_plain<R: BufRead>(
         let field = |i: usize| &bytes[range(i)];
         // The line checked as UTF-8 once, rather than field by field; the delimiter is one ASCII
         // byte, so its fields are then UTF-8 too (and slicing at it cannot fail).
-        let utf8 = super::line_text(bytes).map(|(line, _)| line);
+        let utf8 = super::bytes::text(bytes, found.printable);
         let text = |i: usize| match utf8 {
             Some(line) => line.get(range(i)),
             None => std::str::from_utf8(field(i)).ok(),
@@ -415,29 +389,6 @@ fn load_plain<R: BufRead>(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn delimiters_are_found_in_every_place_of_a_word() {
-        let mut ends = Vec::new();
-        for len in 0..40 {
-            for at in 0..len {
-                for d in [b',', b';', b'\t', 0x01, 0x80, 0xff] {
-                    // Bytes either side of the delimiter that a borrow could confuse with it.
-                    let mut line: Vec<u8> = (0..len)
-                        .map(|i| [d ^ 1, d.wrapping_add(1), 0, 0x80][i % 4])
-                        .collect();
-                    line[at] = d;
-                    if at + 2 < len {
-                        line[at + 2] = d;
-                    }
-                    let want: Vec<usize> = (0..len).filter(|&i| line[i] == d).collect();
-                    ends.clear();
-                    delimiters(&line, d, &mut ends);
-                    assert_eq!(ends, want, "{line:?} {d}");
-                }
-            }
-        }
-    }
 
     /// Hands out its bytes a few at a time, as reads ending anywhere would.
     struct Pieces<'a>(&'a [u8], usize);

@@ -10,7 +10,7 @@ use serde::Deserialize as _;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
-use super::{Loaded, Memo, RowBuilder, Sink, Text, Unreadable, line_text, skip_bom};
+use super::{Loaded, Memo, RowBuilder, Sink, Text, Unreadable, skip_bom};
 use crate::config::{FieldRef, SourcePlan};
 use crate::model::{Key, Origin};
 
@@ -174,29 +174,44 @@ impl<'de> DeserializeSeed<'de> for ScalarSeed<'_> {
     }
 }
 
-/// The common case read without serde: one flat object on a line, no escapes in its keys or mapped
-/// strings, no object or array values. Returns `false`, leaving `slots` to be refilled, for
-/// anything else (nested paths, escapes, malformed input), which the serde path then reads with
-/// its precise errors. What it accepts, it reads exactly as the serde path does (a unit test
-/// compares the two on generated lines). `printable` says the caller found only printable ASCII
-/// in the line (see [`super::printable_ascii`]), so that no string in it needs checking for control
-/// characters.
-fn flat_object<'a>(node: &Node, line: &'a str, slots: &mut [Slot<'a>], printable: bool) -> bool {
-    let b = line.as_bytes();
+/// The common case read without serde: one flat object on a line, no escapes anywhere in it, no
+/// object or array values. Returns `false`, leaving `slots` to be refilled, for anything else
+/// (nested paths, escapes, malformed input), which the serde path then reads with its precise
+/// errors. What it accepts, it reads exactly as the serde path does (unit tests compare the two on
+/// generated lines). One pass first finds every quote (see [`super::bytes`]): with no backslash in
+/// the line, each string runs from one quote to the next.
+fn flat_object<'a>(
+    node: &Node,
+    b: &'a [u8],
+    slots: &mut [Slot<'a>],
+    quotes: &mut Vec<usize>,
+) -> bool {
+    quotes.clear();
+    let found = super::bytes::find_all(b, b'"', quotes);
+    let quotes: &[usize] = quotes;
+    if found.backslash {
+        return false;
+    }
+    let Some(line) = super::bytes::text(b, found.printable) else {
+        return false;
+    };
     let ws = |i: &mut usize| {
-        while *i < b.len() && matches!(b[*i], b' ' | b'\t' | b'\n' | b'\r') {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = b.get(*i) {
             *i += 1;
         }
     };
-    // A string without escapes or control characters, starting at the quote at `i`; returns
-    // its content's range and moves `i` past the closing quote.
-    let string = |i: &mut usize| -> Option<(usize, usize)> {
-        let start = *i + 1;
-        let len = memchr::memchr2(b'"', b'\\', &b[start..])?;
-        let end = start + len;
-        if b[end] != b'"' || (!printable && b[start..end].iter().any(|c| *c < 0x20)) {
+    // The string opening at `i`, which is the `q`th quote (nothing read so far holds one), and
+    // closing at the next quote: its content's range, with `i` and `q` moved past it. Its content
+    // must hold no control character.
+    let string = |i: &mut usize, q: &mut usize| -> Option<(usize, usize)> {
+        if quotes.get(*q) != Some(&*i) {
             return None;
         }
+        let (start, end) = (*i + 1, *quotes.get(*q + 1)?);
+        if !found.printable && b[start..end].iter().any(|c| *c < 0x20) {
+            return None;
+        }
+        *q += 2;
         *i = end + 1;
         Some((start, end))
     };
@@ -231,6 +246,7 @@ fn flat_object<'a>(node: &Node, line: &'a str, slots: &mut [Slot<'a>], printable
         }
         Some(())
     };
+    let mut q = 0;
     let mut i = 0;
     ws(&mut i);
     if b.get(i) != Some(&b'{') {
@@ -245,7 +261,7 @@ fn flat_object<'a>(node: &Node, line: &'a str, slots: &mut [Slot<'a>], printable
             if b.get(i) != Some(&b'"') {
                 return false;
             }
-            let Some((ks, ke)) = string(&mut i) else {
+            let Some((ks, ke)) = string(&mut i, &mut q) else {
                 return false;
             };
             let slot = match node
@@ -265,7 +281,7 @@ fn flat_object<'a>(node: &Node, line: &'a str, slots: &mut [Slot<'a>], printable
             ws(&mut i);
             let start = i;
             let value = match b.get(i) {
-                Some(b'"') => match string(&mut i) {
+                Some(b'"') => match string(&mut i, &mut q) {
                     Some((s, e)) => Slot::Value(Cow::Borrowed(&line[s..e]), false),
                     None => return false,
                 },
@@ -334,6 +350,7 @@ pub(super) fn load<R: BufRead>(
     let mut present = vec![0u64; source.slots.len()];
     let mut objects = 0u64;
     let mut spare: Vec<Slot> = Vec::new();
+    let mut quotes = Vec::new();
     let mut line: u64 = 0;
     let mut lines = super::Lines::new(reader);
     while let Some(bytes) = lines.next_line()? {
@@ -354,10 +371,7 @@ pub(super) fn load<R: BufRead>(
             b.reject("", "not a JSON object", &raw_line());
             None
         } else {
-            let fast = match line_text(bytes) {
-                Some((line, printable)) => flat_object(&tree, line, &mut slots, printable),
-                None => false,
-            };
+            let fast = flat_object(&tree, bytes, &mut slots, &mut quotes);
             let parsed = if fast {
                 Ok(())
             } else {
@@ -454,7 +468,6 @@ pub(super) fn check_present(source: &SourcePlan, objects: u64, present: &[u64]) 
 
 #[cfg(test)]
 mod tests {
-    use super::super::printable_ascii;
     use super::*;
     use proptest::prelude::*;
 
@@ -470,20 +483,6 @@ mod tests {
         .and_then(|()| de.end())
         .ok()?;
         Some(slots)
-    }
-
-    #[test]
-    fn printable_ascii_is_space_to_tilde_and_del_in_any_block() {
-        let long = "x".repeat(70);
-        assert!(printable_ascii(b""));
-        assert!(printable_ascii(format!(" ~{long}\x7f").as_bytes()));
-        for bad in ["\t", "\u{1f}", "é", "\n"] {
-            for at in [0, 31, 32, 69] {
-                let mut line = long.clone();
-                line.insert_str(at, bad);
-                assert!(!printable_ascii(line.as_bytes()), "{bad:?} at {at}");
-            }
-        }
     }
 
     #[test]
@@ -570,9 +569,7 @@ mod tests {
             let line = parts.concat();
             let tree = tree(&["k", "amount", "currency", "p.q"]);
             let mut slots = vec![Slot::Absent; 4];
-            // As the loader calls it.
-            let printable = printable_ascii(line.as_bytes());
-            if flat_object(&tree, &line, &mut slots, printable) {
+            if flat_object(&tree, line.as_bytes(), &mut slots, &mut Vec::new()) {
                 prop_assert_eq!(Some(slots), by_serde(&tree, &line, 4), "line {}", line);
             }
         }
@@ -623,9 +620,7 @@ mod tests {
         fn the_fast_path_reads_built_objects_as_serde_does(line in object()) {
             let tree = tree(&["k", "amount", "currency", "p.q"]);
             let mut slots = vec![Slot::Absent; 4];
-            // As the loader calls it.
-            let printable = printable_ascii(line.as_bytes());
-            if flat_object(&tree, &line, &mut slots, printable) {
+            if flat_object(&tree, line.as_bytes(), &mut slots, &mut Vec::new()) {
                 prop_assert_eq!(Some(slots), by_serde(&tree, &line, 4), "line {}", line);
             } else if let Some(ok) = by_serde(&tree, &line, 4) {
                 // Declined although serde reads it: only for what the fast path leaves alone.
@@ -643,7 +638,12 @@ mod tests {
         let tree = tree(&["k", "amount", "currency"]);
         let mut slots = vec![Slot::Absent; 3];
         let line = r#" {"id":"e1", "k":"K-1","amount":12.50,"currency":null,"ok":true,"n":-1e3} "#;
-        assert!(flat_object(&tree, line, &mut slots, false));
+        assert!(flat_object(
+            &tree,
+            line.as_bytes(),
+            &mut slots,
+            &mut Vec::new()
+        ));
         assert_eq!(
             slots,
             [
@@ -662,7 +662,8 @@ mod tests {
             r#"{"k":"K",}"#,
         ] {
             let mut slots = vec![Slot::Absent; 3];
-            assert!(!flat_object(&tree, other, &mut slots, false), "{other}");
+            let fast = flat_object(&tree, other.as_bytes(), &mut slots, &mut Vec::new());
+            assert!(!fast, "{other}");
         }
     }
 }

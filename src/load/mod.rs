@@ -1,6 +1,7 @@
 //! Loading: each source's files (CSV or JSONL) into canonical records, and every row that cannot be
 //! used into a reject with file, line, field and reason. Sources and files load in parallel.
 
+mod bytes;
 mod delimited;
 mod jsonl;
 
@@ -691,28 +692,6 @@ impl<R: BufRead> Lines<R> {
         let len = strip(&self.joined);
         Ok(Some(&self.joined[..len]))
     }
-}
-
-/// Whether a line holds only printable ASCII (and spaces): then it is valid UTF-8 and has no
-/// control characters, which the common line is checked for in one pass instead of three (UTF-8,
-/// then each string). Written without an early exit so that it is vectorised.
-fn printable_ascii(b: &[u8]) -> bool {
-    let ok = |c: &[u8]| {
-        c.iter()
-            .fold(true, |ok, &x| ok & (x.wrapping_sub(0x20) < 0x60))
-    };
-    let mut blocks = b.chunks_exact(32);
-    blocks.by_ref().all(ok) && ok(blocks.remainder())
-}
-
-/// A line as text, if it is UTF-8, and whether it is printable ASCII (see [`printable_ascii`]),
-/// which the common line is found to be in that one pass, with no check of UTF-8 after it.
-pub(crate) fn line_text(b: &[u8]) -> Option<(&str, bool)> {
-    if printable_ascii(b) {
-        // SAFETY: printable ASCII is valid UTF-8.
-        return Some((unsafe { std::str::from_utf8_unchecked(b) }, true));
-    }
-    std::str::from_utf8(b).ok().map(|s| (s, false))
 }
 
 /// Skips a UTF-8 byte-order mark at the very start of a stream.
