@@ -119,17 +119,25 @@ impl Currency {
         self.exponent
     }
 
-    /// The code and exponent as four bytes, for records spilled to disk.
-    pub(crate) fn to_bytes(self) -> [u8; 4] {
-        [self.code[0], self.code[1], self.code[2], self.exponent]
+    /// The code (five bits a letter) and exponent in three bytes, for records spilled to disk.
+    pub(crate) fn to_bytes(self) -> [u8; 3] {
+        let letters = self.code.map(|c| u16::from(c - b'A'));
+        let packed = letters[0] << 10 | letters[1] << 5 | letters[2];
+        let [lo, hi] = packed.to_le_bytes();
+        [lo, hi, self.exponent]
     }
 
-    /// Reads [`Currency::to_bytes`] back.
-    pub(crate) fn from_bytes(b: [u8; 4]) -> Currency {
-        Currency {
-            code: [b[0], b[1], b[2]],
-            exponent: b[3],
-        }
+    /// Reads [`Currency::to_bytes`] back; `None` if they are not such bytes.
+    pub(crate) fn from_bytes(b: [u8; 3]) -> Option<Currency> {
+        let packed = u16::from_le_bytes([b[0], b[1]]);
+        let letter = |shift: u16| {
+            let l = (packed >> shift & 31) as u8;
+            (l < 26).then_some(b'A' + l)
+        };
+        Some(Currency {
+            code: [letter(10)?, letter(5)?, letter(0)?],
+            exponent: b[2],
+        })
     }
 
     /// Formats minor units as a plain decimal in major units: `-1234` USD is `-12.34`, `1200` JPY `1200`.
@@ -206,6 +214,25 @@ impl fmt::Display for Currency {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn currencies_round_trip_through_three_bytes_and_other_bytes_are_refused() {
+        use super::Currency;
+        for code in ["AAA", "ZZZ", "JPY", "BHD", "USD"] {
+            for exponent in [0, 2, 3, 18] {
+                let c = Currency {
+                    code: code.as_bytes().try_into().unwrap(),
+                    exponent,
+                };
+                assert_eq!(Currency::from_bytes(c.to_bytes()), Some(c), "{code}");
+            }
+        }
+        // A letter past Z (26 to 31) in any place.
+        for packed in [26u16 << 10, 27 << 5, 31] {
+            let [lo, hi] = packed.to_le_bytes();
+            assert_eq!(Currency::from_bytes([lo, hi, 2]), None, "{packed}");
+        }
+    }
 
     #[test]
     fn a_code_without_a_minor_unit_is_told_apart_from_no_code() {
