@@ -895,7 +895,12 @@ pub fn write_outputs(r: &Report, lock: &OutputLock) -> Result<()> {
                         hash: Sha256::new(),
                         bytes: 0,
                     };
-                    write(&mut h)?;
+                    // Buffered ahead of the hash: serde_json and csv write a line in dozens of
+                    // small pieces, and hashing each piece on its own cost more than the hashing.
+                    let mut buffered = std::io::BufWriter::with_capacity(1 << 16, &mut h);
+                    write(&mut buffered)?;
+                    buffered.flush()?;
+                    drop(buffered);
                     digest = json!({"bytes": h.bytes, "sha256": hex(&h.hash.finalize())});
                     Ok(())
                 })?;
