@@ -82,26 +82,36 @@ fn plain_amount(s: &str, format: &NumberFormat, exponent: u8) -> Option<i64> {
         b => (false, b),
     };
     let point = u8::try_from(format.decimal).ok().filter(u8::is_ascii)?;
-    let (int, frac) = match memchr::memchr(point, b) {
-        None => (b, &b[..0]),
-        Some(_) if format.unit == Unit::Minor => return None,
-        Some(i) => (&b[..i], &b[i + 1..]),
-    };
     let scale = match format.unit {
         Unit::Major => usize::from(exponent),
         Unit::Minor => 0,
     };
-    if int.is_empty() || frac.len() > scale || int.len() + scale > 18 {
+    // More than 18 digits are refused below, before the value (which may have wrapped) is used.
+    if b.len() > 19 {
         return None;
     }
     let mut v: i64 = 0;
-    for &d in int.iter().chain(frac) {
-        if !d.is_ascii_digit() {
+    // Digits before the point, and after it once it is met.
+    let (mut int, mut frac) = (0usize, None::<usize>);
+    for &c in b {
+        let d = c.wrapping_sub(b'0');
+        if d < 10 {
+            v = v.wrapping_mul(10).wrapping_add(i64::from(d));
+            match &mut frac {
+                None => int += 1,
+                Some(n) => *n += 1,
+            }
+        } else if c == point && frac.is_none() && format.unit == Unit::Major {
+            frac = Some(0);
+        } else {
             return None;
         }
-        v = v * 10 + i64::from(d - b'0');
     }
-    v *= 10i64.pow((scale - frac.len()) as u32);
+    let frac = frac.unwrap_or(0);
+    if int == 0 || frac > scale || int + scale > 18 {
+        return None;
+    }
+    v *= 10i64.pow((scale - frac) as u32);
     Some(if negative { -v } else { v })
 }
 
