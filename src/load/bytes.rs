@@ -42,21 +42,29 @@ mod sse2 {
 
     use super::Found;
 
-    /// [`super::find_all`], sixteen bytes at a time; the last few bytes are copied into a block
-    /// of their own (and the copy's padding masked off), so that no load reads past the line.
+    /// [`super::find_all`], sixteen bytes at a time. The last few bytes are read in the block
+    /// that ends the line (overlapping the one before, whose bytes are masked off), or, in a
+    /// line shorter than a block, copied into a block of their own: no load reads past the line.
     #[target_feature(enable = "sse2")]
     pub(super) fn find_all(line: &[u8], byte: u8, at: &mut Vec<usize>) -> Found {
         let wanted = _mm_set1_epi8(byte as i8);
         let backslash = _mm_set1_epi8(b'\\' as i8);
         let space = _mm_set1_epi8(0x20);
         let (mut odd, mut slashes) = (0u32, 0u32);
+        // Room for every place the line can hold, so that each is written without a check.
+        at.reserve(line.len());
+        let had = at.len();
+        let room = &mut at.spare_capacity_mut()[..line.len()];
+        let mut n = 0;
+        // The block at `base`, only the bytes of it that `valid` has bits for.
         let mut block = |v: __m128i, valid: u32, base: usize| {
             let mut found = _mm_movemask_epi8(_mm_cmpeq_epi8(v, wanted)) as u32 & valid;
             slashes |= _mm_movemask_epi8(_mm_cmpeq_epi8(v, backslash)) as u32 & valid;
             // Signed: below space, or 0x80 and up (negative).
             odd |= _mm_movemask_epi8(_mm_cmplt_epi8(v, space)) as u32 & valid;
             while found != 0 {
-                at.push(base + found.trailing_zeros() as usize);
+                room[n].write(base + found.trailing_zeros() as usize);
+                n += 1;
                 found &= found - 1;
             }
         };
@@ -68,14 +76,21 @@ mod sse2 {
             block(v, 0xffff, base);
             base += 16;
         }
-        let rest = blocks.remainder();
-        if !rest.is_empty() {
+        let rest = blocks.remainder().len();
+        if rest > 0 && line.len() >= 16 {
+            let last = line.len() - 16;
+            // SAFETY: `line[last..]` is 16 bytes.
+            let v = unsafe { _mm_loadu_si128(line[last..].as_ptr().cast()) };
+            block(v, 0xffff << (16 - rest) & 0xffff, last);
+        } else if rest > 0 {
             let mut pad = [0u8; 16];
-            pad[..rest.len()].copy_from_slice(rest);
+            pad[..rest].copy_from_slice(blocks.remainder());
             // SAFETY: `pad` is 16 bytes.
             let v = unsafe { _mm_loadu_si128(pad.as_ptr().cast()) };
-            block(v, (1 << rest.len()) - 1, base);
+            block(v, (1 << rest) - 1, base);
         }
+        // SAFETY: the `n` places after the vector's first `had` were written above.
+        unsafe { at.set_len(had + n) };
         Found {
             printable: odd == 0,
             backslash: slashes != 0,
