@@ -219,26 +219,23 @@ impl fmt::Display for TimeError {
 /// fraction digits, a malformed value), which chrono then reads or rejects.
 fn rfc3339_plain(t: &str, dates: &mut DateMemo) -> Option<DateTime<Utc>> {
     let b = t.as_bytes();
-    let two = |i: usize| -> Option<u32> {
-        let (x, y) = (
-            b.get(i)?.wrapping_sub(b'0'),
-            b.get(i + 1)?.wrapping_sub(b'0'),
-        );
-        (x < 10 && y < 10).then(|| u32::from(x) * 10 + u32::from(y))
-    };
-    let at = |i: usize, c: u8| b.get(i) == Some(&c);
-    if !(at(4, b'-') && at(7, b'-') && at(13, b':') && at(16, b':')) {
+    // The date and time of day, `YYYY-MM-DDTHH:MM:SS`, at fixed places: read from a fixed-size
+    // array, with no bounds checks.
+    let head: &[u8; 19] = b.get(..19)?.try_into().ok()?;
+    let digit = |i: usize| u32::from(head[i].wrapping_sub(b'0'));
+    const DIGITS: [usize; 14] = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18];
+    let digits = DIGITS.iter().fold(true, |ok, &i| ok & (digit(i) < 10));
+    let marks = head[4] == b'-' && head[7] == b'-' && head[13] == b':' && head[16] == b':';
+    if !(digits && marks && matches!(head[10], b'T' | b't' | b' ')) {
         return None;
     }
-    if !matches!(b.get(10), Some(b'T' | b't' | b' ')) {
-        return None;
-    }
-    let year = two(0)? * 100 + two(2)?;
-    let (month, day) = (two(5)?, two(8)?);
-    let (hour, minute, second) = (two(11)?, two(14)?, two(17)?);
+    let two = |i: usize| digit(i) * 10 + digit(i + 1);
+    let year = two(0) * 100 + two(2);
+    let (month, day) = (two(5), two(8));
+    let (hour, minute, second) = (two(11), two(14), two(17));
     let mut i = 19;
     let mut nanos = 0;
-    if at(i, b'.') {
+    if b.get(i) == Some(&b'.') {
         let digits = b[i + 1..].iter().take_while(|c| c.is_ascii_digit()).count();
         if !(1..=9).contains(&digits) {
             return None;
@@ -249,6 +246,15 @@ fn rfc3339_plain(t: &str, dates: &mut DateMemo) -> Option<DateTime<Utc>> {
         nanos *= 10u32.pow(9 - digits as u32);
         i += 1 + digits;
     }
+    // The offset's two numbers, checked as the head's were.
+    let two = |i: usize| -> Option<u32> {
+        let (x, y) = (
+            b.get(i)?.wrapping_sub(b'0'),
+            b.get(i + 1)?.wrapping_sub(b'0'),
+        );
+        (x < 10 && y < 10).then(|| u32::from(x) * 10 + u32::from(y))
+    };
+    let at = |i: usize, c: u8| b.get(i) == Some(&c);
     let offset = match b.get(i)? {
         b'Z' | b'z' if i + 1 == b.len() => 0,
         &sign @ (b'+' | b'-') if i + 6 == b.len() && at(i + 3, b':') => {
