@@ -870,18 +870,13 @@ impl FieldTable {
 }
 
 /// A field whose text cannot be had: why, and what the file holds there (as near as it can be
-/// shown), for rejects.csv.
-pub(crate) struct Unreadable {
-    reason: String,
-    raw: String,
-}
+/// shown), for rejects.csv. Boxed, so that the result of every field lookup stays small (this
+/// happens rarely; lookups happen for every field of every row).
+pub(crate) struct Unreadable(Box<(String, String)>);
 
 impl Unreadable {
     fn new(reason: impl Into<String>, raw: impl Into<String>) -> Unreadable {
-        Unreadable {
-            reason: reason.into(),
-            raw: raw.into(),
-        }
+        Unreadable(Box::new((reason.into(), raw.into())))
     }
 }
 
@@ -951,7 +946,8 @@ impl RowBuilder<'_> {
                     None
                 }
                 Ok(v) => Some(v),
-                Err(Unreadable { reason, raw }) => {
+                Err(Unreadable(why)) => {
+                    let (reason, raw) = *why;
                     me.reject(&f.name, reason, &raw);
                     None
                 }
