@@ -792,6 +792,9 @@ struct FieldTable {
     /// Whether the field stopped being looked up: its table filled, and then mostly missed (a
     /// field of 25,000 accounts in a table of 4096), so each lookup cost more than it saved.
     given_up: bool,
+    /// The first [`FieldTable::FEW`] values and their ids, also in `ids`: while a field has no
+    /// more (a status), they are compared one by one, which costs less than hashing the value.
+    few: Vec<(Key, u32)>,
 }
 
 impl Interner {
@@ -829,7 +832,7 @@ impl Interner {
                     false => Shared::counted(value),
                 };
                 let id = self.values.len() as u32;
-                table.ids.insert(Key::from(value), id);
+                table.insert(value, id);
                 self.values.push(v.clone());
                 (v, id)
             }
@@ -850,11 +853,25 @@ impl Interner {
 }
 
 impl FieldTable {
+    const FEW: usize = 8;
+
+    /// Adds a value with its id.
+    fn insert(&mut self, value: &str, id: u32) {
+        if self.few.len() < Self::FEW {
+            self.few.push((Key::from(value), id));
+        }
+        self.ids.insert(Key::from(value), id);
+    }
+
     /// The id of `value`, if interned; counts the hits of a full table (of `max` values), and
     /// gives the field up when it mostly misses. Nothing is looked up once given up.
     fn lookup(&mut self, value: &str, max: usize) -> Option<u32> {
         if self.given_up {
             return None;
+        }
+        if self.ids.len() <= Self::FEW {
+            let found = self.few.iter().find(|(k, _)| k.as_str() == value);
+            return found.map(|(_, id)| *id);
         }
         let id = self.ids.get(&Key::from(value)).copied();
         // Judged once, on the first lookups after the table filled.
