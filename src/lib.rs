@@ -121,6 +121,9 @@ pub fn run(args: &cli::RunArgs) -> Result<ExitStatus> {
     });
     let (mut results, flows) =
         partition::match_all(&plan, &mut loaded, &store, (&previous, &carried), &day)?;
+    // The partitions are done with: their temporary files (half a gigabyte at 5M records, which
+    // the kernel takes a while to free) are closed while the repairs are planned and written.
+    std::thread::spawn(move || drop(store));
     drop(ticking);
     let mut breaks: Vec<Break> = results
         .iter_mut()
