@@ -539,19 +539,17 @@ fn scan(
     csv: bool,
     count: bool,
 ) -> std::io::Result<Option<(usize, bool)>> {
-    let mut buf = vec![0u8; 1 << 20];
+    let mut reader = range_reader(file.try_clone()?, start, len)?;
     let mut pos = start;
-    let end = start + len;
     let mut lines = 0usize;
     let mut last = b'\n';
     let mut plain = true;
-    while pos < end {
-        let want = usize::try_from(end - pos).map_or(buf.len(), |r| r.min(buf.len()));
-        let n = read_at(file, pos, &mut buf[..want])?;
+    loop {
+        let block = reader.fill_buf()?;
+        let n = block.len();
         if n == 0 {
             break;
         }
-        let block = &buf[..n];
         if count {
             lines += memchr::memchr_iter(b'\n', block).count();
         }
@@ -583,6 +581,7 @@ fn scan(
             }
         }
         pos += n as u64;
+        reader.consume(n);
     }
     let lines = if count {
         lines + usize::from(last != b'\n')
@@ -595,8 +594,12 @@ fn scan(
 /// One chunk of a file as a byte stream: mapped into memory (see [`Mapped`]), or read through a
 /// buffer where it cannot be mapped.
 fn open_range(path: &std::path::Path, start: u64, len: u64) -> Result<Box<dyn BufRead + Send>> {
+    Ok(range_reader(File::open(path)?, start, len)?)
+}
+
+/// `len` bytes of `file` from `start`, as [`open_range`] reads them.
+fn range_reader(mut file: File, start: u64, len: u64) -> std::io::Result<Box<dyn BufRead + Send>> {
     use std::io::{Read, Seek, SeekFrom};
-    let mut file = File::open(path)?;
     if let Some(mapped) = Mapped::new(&file, start, len) {
         return Ok(Box::new(mapped));
     }
