@@ -4,6 +4,7 @@
 mod bytes;
 mod delimited;
 mod jsonl;
+pub(crate) mod mapped;
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
@@ -18,6 +19,7 @@ use crate::normalize::currency::Currency;
 use crate::normalize::money::{NumberFormat, parse_amount};
 use crate::normalize::time::{DateMemo, Stamp, parse_time_with};
 use crate::partition::spill::{ChunkWriter, SpillSpec, SpilledChunk};
+use mapped::Mapped;
 
 pub use delimited::read_csv_header;
 
@@ -600,102 +602,11 @@ fn open_range(path: &std::path::Path, start: u64, len: u64) -> Result<Box<dyn Bu
 /// `len` bytes of `file` from `start`, as [`open_range`] reads them.
 fn range_reader(mut file: File, start: u64, len: u64) -> std::io::Result<Box<dyn BufRead + Send>> {
     use std::io::{Read, Seek, SeekFrom};
-    if let Some(mapped) = Mapped::new(&file, start, len) {
+    if let Some(mapped) = Mapped::new(&file, start, len, true) {
         return Ok(Box::new(mapped));
     }
     file.seek(SeekFrom::Start(start))?;
     Ok(Box::new(BufReader::with_capacity(1 << 20, file.take(len))))
-}
-
-/// A range of a file mapped into memory, read where it lies in the page cache: a buffered read
-/// copies every byte out of the cache first, and that copy, with the read-ahead bookkeeping of
-/// each call, was 7% of the 5M benchmark's CPU. Only the large files that are split into
-/// chunks are mapped.
-///
-/// A file that is truncated while it is mapped faults the process (SIGBUS) instead of failing a
-/// read: the run dies before it publishes anything, as a killed run does (outputs are written
-/// atomically), and exits non-zero.
-struct Mapped {
-    /// The mapping, which starts at the page holding the range's first byte.
-    map: *mut std::ffi::c_void,
-    map_len: usize,
-    /// The range within the mapping: from `pos` (advanced as it is consumed) to `end`.
-    pos: usize,
-    end: usize,
-}
-
-// SAFETY: the mapping is private to this value, read-only, and unmapped only on its drop.
-unsafe impl Send for Mapped {}
-
-impl Mapped {
-    /// Maps `len` bytes of `file` from `start`; `None` when it cannot be mapped (the caller then
-    /// reads it as a stream).
-    fn new(file: &File, start: u64, len: u64) -> Option<Mapped> {
-        use rustix::mm::{Advice, MapFlags, ProtFlags, madvise, mmap};
-        let page = rustix::param::page_size() as u64;
-        let from = start - start % page;
-        let skip = usize::try_from(start - from).ok()?;
-        if len == 0 {
-            return None;
-        }
-        let end = skip.checked_add(usize::try_from(len).ok()?)?;
-        // SAFETY: a fresh read-only private mapping, placed by the kernel; the file's bytes are
-        // only read through it, within `end` bytes of its start.
-        let map = unsafe {
-            mmap(
-                std::ptr::null_mut(),
-                end,
-                ProtFlags::READ,
-                MapFlags::PRIVATE,
-                file,
-                from,
-            )
-        }
-        .ok()?;
-        // A hint only: read ahead, and the pages behind the reader may go first.
-        // SAFETY: the range is the mapping just made.
-        let _ = unsafe { madvise(map, end, Advice::Sequential) };
-        Some(Mapped {
-            map,
-            map_len: end,
-            pos: skip,
-            end,
-        })
-    }
-
-    fn rest(&self) -> &[u8] {
-        // SAFETY: `map` holds `map_len` readable bytes for as long as `self` lives, and
-        // `pos <= end == map_len`.
-        unsafe {
-            std::slice::from_raw_parts(self.map.cast::<u8>().add(self.pos), self.end - self.pos)
-        }
-    }
-}
-
-impl Drop for Mapped {
-    fn drop(&mut self) {
-        // SAFETY: the mapping made in `new`, no longer borrowed (`rest` borrows `self`).
-        let _ = unsafe { rustix::mm::munmap(self.map, self.map_len) };
-    }
-}
-
-impl std::io::Read for Mapped {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.rest().len().min(buf.len());
-        buf[..n].copy_from_slice(&self.rest()[..n]);
-        self.pos += n;
-        Ok(n)
-    }
-}
-
-impl BufRead for Mapped {
-    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
-        Ok(self.rest())
-    }
-
-    fn consume(&mut self, n: usize) {
-        self.pos = (self.pos + n).min(self.end);
-    }
 }
 
 /// Opens an input file as a UTF-8 byte stream: gzip (recognised by its magic bytes, whatever the
@@ -1236,40 +1147,6 @@ impl RowBuilder<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_mapped_range_reads_as_the_file_s_bytes() {
-        use std::io::{Read, Write};
-        // Three pages and a bit, every byte telling its place.
-        let bytes: Vec<u8> = (0..13_000u32).map(|i| (i % 251) as u8).collect();
-        let mut file = tempfile::tempfile().unwrap();
-        file.write_all(&bytes).unwrap();
-        for (start, len) in [
-            (0, 13_000),
-            (1, 4095),
-            (4095, 2),
-            (4096, 4096),
-            (5000, 8000),
-        ] {
-            let want = &bytes[start..start + len];
-            let mut m = Mapped::new(&file, start as u64, len as u64).unwrap();
-            assert_eq!(m.fill_buf().unwrap(), want, "{start}+{len}");
-            m.consume(1);
-            assert_eq!(m.fill_buf().unwrap(), &want[1..]);
-            let mut rest = Vec::new();
-            let mut small = [0u8; 1000];
-            loop {
-                match m.read(&mut small).unwrap() {
-                    0 => break,
-                    n => rest.extend_from_slice(&small[..n]),
-                }
-            }
-            assert_eq!(rest, &want[1..]);
-            m.consume(5);
-            assert!(m.fill_buf().unwrap().is_empty());
-        }
-        assert!(Mapped::new(&file, 100, 0).is_none());
-    }
 
     #[test]
     fn lines_come_out_whole_wherever_the_reader_s_fills_end() {
