@@ -602,7 +602,7 @@ fn open_range(path: &std::path::Path, start: u64, len: u64) -> Result<Box<dyn Bu
 /// `len` bytes of `file` from `start`, as [`open_range`] reads them.
 fn range_reader(mut file: File, start: u64, len: u64) -> std::io::Result<Box<dyn BufRead + Send>> {
     use std::io::{Read, Seek, SeekFrom};
-    if let Some(mapped) = Mapped::new(&file, start, len, true) {
+    if let Some(mapped) = Mapped::new(&file, start, len) {
         return Ok(Box::new(mapped));
     }
     file.seek(SeekFrom::Start(start))?;
