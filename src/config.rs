@@ -1088,6 +1088,21 @@ fn parse_tolerance(v: &toml::Value) -> Result<Tolerance> {
     })
 }
 
+/// A header's names for a message, cut where a file that is no CSV (or has a 50 MB first line)
+/// would make it unreadable: each name to [`SHOWN_NAME`] characters, and [`SHOWN_NAMES`] names.
+fn shown_header(header: &[String]) -> String {
+    let cut = |name: &String| crate::load::clip_to(name, SHOWN_NAME);
+    let mut shown: Vec<String> = header.iter().take(SHOWN_NAMES).map(cut).collect();
+    if header.len() > SHOWN_NAMES {
+        shown.push(format!("… and {} more", header.len() - SHOWN_NAMES));
+    }
+    shown.join(", ")
+}
+
+/// The longest column name a message shows whole, and the most names it lists.
+const SHOWN_NAME: usize = 80;
+const SHOWN_NAMES: usize = 50;
+
 /// Reads each CSV file's header and checks every mapped column is in it, before any data is read.
 fn check_headers(plan: &RunPlan) -> Result<()> {
     for (i, s) in plan.sources.iter().enumerate() {
@@ -1107,7 +1122,7 @@ fn check_headers(plan: &RunPlan) -> Result<()> {
                         file.display,
                         f.name,
                         s.name,
-                        header.join(", "),
+                        shown_header(&header),
                         delimiter_hint(&header, s.delimiter)
                     );
                 }

@@ -224,6 +224,36 @@ fn a_missing_config_file_exits_2() {
 }
 
 #[test]
+fn a_header_that_is_no_header_is_shown_cut_in_the_error() {
+    // A first line of a megabyte with no delimiter, and one of 60 columns.
+    let long = "q".repeat(1 << 20);
+    let many: Vec<String> = (0..60).map(|i| format!("c{i}")).collect();
+    for (first, shown) in [
+        (
+            long.as_str(),
+            format!("{}…[1048576 bytes in all]", "q".repeat(80)),
+        ),
+        (
+            &many.join(","),
+            format!("{}, … and 10 more", many[..50].join(", ")),
+        ),
+    ] {
+        let dir = inputs(GOOD);
+        fs::write(
+            dir.path().join("psp.csv"),
+            format!("{first}\nA1,1000,EUR,x\n"),
+        )
+        .unwrap();
+        let run = recon(dir.path(), &["run", "-c", "recon.toml", "-o", "out"]);
+        assert_eq!(run.code(), 2, "{}", run.described);
+        let want = format!(
+            "error: psp.csv: column \"ref\" (source[1] \"psp\" key.column) is not in the header; the header has: {shown}\n"
+        );
+        assert_eq!(run.stderr(), want);
+    }
+}
+
+#[test]
 fn a_spill_folder_that_cannot_be_written_is_named_before_any_file_is_read() {
     let dir = inputs(GOOD);
     // Whether or not this run spills: one that does not says so too.

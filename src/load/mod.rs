@@ -49,7 +49,12 @@ impl<'v> Text<'v> {
 
 /// Cuts a raw value to [`MAX_RAW`] characters, saying so.
 fn clip(raw: &str) -> String {
-    match raw.char_indices().nth(MAX_RAW) {
+    clip_to(raw, MAX_RAW)
+}
+
+/// Cuts `raw` to `max` characters, saying so: `abc…[5000 bytes in all]`.
+pub(crate) fn clip_to(raw: &str, max: usize) -> String {
+    match raw.char_indices().nth(max) {
         None => raw.to_string(),
         Some((i, _)) => format!("{}…[{} bytes in all]", &raw[..i], raw.len()),
     }
