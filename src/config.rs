@@ -246,13 +246,14 @@ impl MaxRejects {
         }
     }
 
+    /// As the config would say it: `5`, `10%`, `0.125%`.
     pub fn describe(&self) -> String {
         match *self {
             MaxRejects::Count(n) => n.to_string(),
-            MaxRejects::PerHundredThousand(p) => format!(
-                "{}%",
-                crate::normalize::currency::format_scaled(p as i128, 3)
-            ),
+            MaxRejects::PerHundredThousand(p) => {
+                let exact = crate::normalize::currency::format_scaled(p as i128, 3);
+                format!("{}%", exact.trim_end_matches('0').trim_end_matches('.'))
+            }
         }
     }
 }
@@ -1180,6 +1181,16 @@ mod tests {
         assert!(!half.allows(6, 1000));
         assert!(MaxRejects::Count(0).allows(0, 10));
         assert!(!MaxRejects::Count(0).allows(1, 10));
-        assert_eq!(half.describe(), "0.500%");
+        assert_eq!(half.describe(), "0.5%");
+        let said = [
+            (10_000, "10%"),
+            (125, "0.125%"),
+            (0, "0%"),
+            (100_000, "100%"),
+        ];
+        for (p, text) in said {
+            assert_eq!(MaxRejects::PerHundredThousand(p).describe(), text);
+        }
+        assert_eq!(MaxRejects::Count(20).describe(), "20");
     }
 }
