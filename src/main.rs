@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use recon::cli::{Cli, Command};
-use recon::model::BreakKind;
+use recon::model::{Action, BreakKind};
 use recon::report::ExitStatus;
 
 /// `eprintln!` that ignores a closed stderr (it would panic, and exit 101 instead of 2).
@@ -62,13 +62,12 @@ fn main() -> ExitCode {
             let text: Vec<String> = kinds
                 .iter()
                 .map(|k| {
-                    format!(
-                        "{} (repair: {}, {})\n{}\n",
-                        k.name(),
-                        k.action().name(),
-                        k.action().automation(),
-                        k.explanation()
-                    )
+                    // A finding that needs no repair (`late`) has nothing to automate.
+                    let repair = match k.action() {
+                        Action::None => "none".to_string(),
+                        a => format!("{}, {}", a.name(), a.automation()),
+                    };
+                    format!("{} (repair: {repair})\n{}\n", k.name(), k.explanation())
                 })
                 .collect();
             // A closed pipe (`recon explain | head -1`) is not an error.

@@ -113,6 +113,13 @@ fn explain_names_the_repair() {
         "{}",
         run.described
     );
+    let run = recon(&root(), &["explain", "late"]);
+    run.expect_code(0);
+    assert!(
+        run.stdout().starts_with("late (repair: none)\n"),
+        "{}",
+        run.described
+    );
     let run = recon(&root(), &["explain", "dupe"]);
     run.expect_code(2);
     assert!(
