@@ -170,10 +170,24 @@ impl Key {
         if b.len() > Key::INLINE {
             return None;
         }
+        let n = b.len();
         let mut bytes = [0u8; Key::INLINE];
-        bytes[..b.len()].copy_from_slice(b);
+        // Copies of a fixed size, two overlapping in the middle, which compile to a few moves:
+        // a copy of the key's own length is a call to memcpy, and every record's key is copied
+        // this way twice (read, and read back from its partition).
+        match n {
+            16.. => {
+                bytes[..16].copy_from_slice(&b[..16]);
+                bytes[n - 16..n].copy_from_slice(&b[n - 16..]);
+            }
+            8.. => {
+                bytes[..8].copy_from_slice(&b[..8]);
+                bytes[n - 8..n].copy_from_slice(&b[n - 8..]);
+            }
+            _ => bytes[..n].iter_mut().zip(b).for_each(|(x, y)| *x = *y),
+        }
         Some(Key(KeyRepr::Inline {
-            len: b.len() as u8,
+            len: n as u8,
             bytes,
         }))
     }
@@ -532,6 +546,25 @@ mod tests {
         }
         for b in [&b"\xff"[..], b"ok\xc3", b"\xed\xa0\x80"] {
             assert_eq!(Key::from_utf8(b), None, "{b:?}");
+        }
+    }
+
+    #[test]
+    fn inline_keys_of_every_length_hold_their_text_and_nothing_after() {
+        let text: String = (0..Key::INLINE as u8)
+            .map(|i| (b'a' + i % 26) as char)
+            .collect();
+        for n in 0..=Key::INLINE {
+            let k = Key::from(&text[..n]);
+            assert_eq!(k.as_str(), &text[..n]);
+            let KeyRepr::Inline { len, bytes } = &k.0 else {
+                panic!("{n} bytes are inline")
+            };
+            assert_eq!((*len as usize, &bytes[..n]), (n, &text.as_bytes()[..n]));
+            assert!(bytes[n..].iter().all(|&b| b == 0), "{n}: {bytes:?}");
+            // Taken from a longer buffer, as a spill reads it back.
+            let wider = format!("{}~~~~", &text[..n]);
+            assert_eq!(Key::from_utf8(&wider.as_bytes()[..n]), Some(k));
         }
     }
 
