@@ -44,6 +44,11 @@ pub fn is_folded(key: &str) -> bool {
     if b.len() < 8 {
         return ends && b.iter().all(|c| c.is_ascii() && !c.is_ascii_uppercase());
     }
+    #[cfg(target_arch = "x86_64")]
+    if b.len() >= 16 {
+        // SAFETY: SSE2 is part of the x86_64 baseline, so every x86_64 processor has it.
+        return ends && unsafe { folded_sse2(b) };
+    }
     // The last word overlaps the one before it where the length is not a multiple of eight:
     // bytes looked at twice change nothing.
     let words = b
@@ -54,6 +59,35 @@ pub fn is_folded(key: &str) -> bool {
         .chain([last])
         .fold(0, |bad, w| bad | not_folded(u64::from_le_bytes(w)));
     ends && bad == 0
+}
+
+/// Whether no byte of `b` (16 bytes or more) is non-ASCII or upper case, sixteen at a time (the
+/// last block overlapping the one before): a 28-byte key in two blocks, where words take four
+/// with twice the work each (every key is asked twice, and this was 1.4% of the 1M benchmark's
+/// instructions).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "sse2")]
+fn folded_sse2(b: &[u8]) -> bool {
+    use std::arch::x86_64::*;
+    let (after_z, before_a) = (_mm_set1_epi8(b'Z' as i8 + 1), _mm_set1_epi8(b'A' as i8 - 1));
+    // Non-ASCII bytes have their top bit; upper case ones are above `@` and below `[` (signed:
+    // non-ASCII bytes are negative, so never in that range).
+    let bad = |v: __m128i| {
+        let upper = _mm_and_si128(_mm_cmpgt_epi8(v, before_a), _mm_cmpgt_epi8(after_z, v));
+        _mm_or_si128(v, upper)
+    };
+    let mut any = _mm_setzero_si128();
+    let mut blocks = b.chunks_exact(16);
+    for block in blocks.by_ref() {
+        // SAFETY: `block` is 16 bytes; the load is unaligned.
+        any = _mm_or_si128(any, bad(unsafe { _mm_loadu_si128(block.as_ptr().cast()) }));
+    }
+    if !blocks.remainder().is_empty() {
+        // SAFETY: `b` has 16 bytes or more, so its last 16 are in it.
+        let last = unsafe { _mm_loadu_si128(b[b.len() - 16..].as_ptr().cast()) };
+        any = _mm_or_si128(any, bad(last));
+    }
+    _mm_movemask_epi8(any) == 0
 }
 
 /// The top bit of each byte of `x` that is not ASCII or is upper case. Only the low seven bits
