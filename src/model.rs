@@ -159,7 +159,7 @@ impl Key {
     /// The key whose text is `b`, if `b` is UTF-8: a short ASCII key (nearly every key read back
     /// from a spill) is taken as it is, without `from_utf8`'s checks, costly on short strings.
     pub fn from_utf8(b: &[u8]) -> Option<Key> {
-        if b.is_ascii() {
+        if is_ascii(b) {
             return Key::inline(b).or_else(|| std::str::from_utf8(b).ok().map(Key::from));
         }
         std::str::from_utf8(b).ok().map(Key::from)
@@ -191,6 +191,24 @@ impl Key {
             bytes,
         }))
     }
+}
+
+/// Whether `b` is ASCII: a key of 16 to 32 bytes (UUIDs, `idem_` and 24 hex digits) in two
+/// overlapping 16-byte blocks (SSE2, the x86_64 baseline), where `<[u8]>::is_ascii` aligns and
+/// steps through words.
+fn is_ascii(b: &[u8]) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if (16..=32).contains(&b.len()) {
+        use std::arch::x86_64::{__m128i, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128};
+        // SAFETY: both loads read 16 bytes within `b`, which has 16 to 32; SSE2 is part of
+        // every x86_64 processor.
+        return unsafe {
+            let first = _mm_loadu_si128(b.as_ptr().cast::<__m128i>());
+            let last = _mm_loadu_si128(b[b.len() - 16..].as_ptr().cast::<__m128i>());
+            _mm_movemask_epi8(_mm_or_si128(first, last)) == 0
+        };
+    }
+    b.is_ascii()
 }
 
 impl std::ops::Deref for Key {
@@ -546,6 +564,16 @@ mod tests {
         }
         for b in [&b"\xff"[..], b"ok\xc3", b"\xed\xa0\x80"] {
             assert_eq!(Key::from_utf8(b), None, "{b:?}");
+        }
+        // One non-ASCII byte anywhere in keys of 15 to 33 bytes.
+        for n in 15..=33 {
+            for at in 0..n {
+                let mut b = vec![b'k'; n];
+                assert!(is_ascii(&b));
+                b[at] = 0x80;
+                assert!(!is_ascii(&b), "{n} {at}");
+                assert_eq!(Key::from_utf8(&b), None, "{n} {at}");
+            }
         }
     }
 
