@@ -83,8 +83,8 @@ pub fn run(args: &cli::RunArgs) -> Result<ExitStatus> {
     if bits == 0 && args.spill.is_some() {
         spill_spec()?;
     }
-    let mut loaded = match bits {
-        0 => load::load_all(&plan.sources)?,
+    let loaded = match bits {
+        0 => load::load_all(&plan.sources),
         _ => {
             let spec = spill_spec()?;
             let written = spec.written();
@@ -92,9 +92,14 @@ pub fn run(args: &cli::RunArgs) -> Result<ExitStatus> {
                 let n = written.load(std::sync::atomic::Ordering::Relaxed);
                 format!("  {n} records read so far")
             });
-            load::load_all_partitioned(&plan.sources, &spec)?
+            load::load_all_partitioned(&plan.sources, &spec)
         }
     };
+    // A JSON path that no object has is a config mistake, named as the others are.
+    let mut loaded = loaded.map_err(|e| match e.downcast::<load::MissingPath>() {
+        Ok(m) => anyhow::anyhow!("{}", m.in_plan(&plan)),
+        Err(e) => e,
+    })?;
     for (s, l) in plan.sources.iter().zip(&loaded) {
         progress.say(format!(
             "  {}: {} rows read, {} rejected",

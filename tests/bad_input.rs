@@ -280,7 +280,7 @@ currency = { value = "EUR" }
     );
     assert_eq!(o.code, 2, "{}", o.described);
     assert!(
-        o.stderr.contains("source \"a\": field \"orderid\" (key.column) is in none of its 1 JSON objects; check the path in the config"),
+        o.stderr.contains("error: recon.toml: source[0] \"a\" key.column: the path \"orderid\" is in none of the source's 1 JSON objects; check the path\n"),
         "{}",
         o.described
     );

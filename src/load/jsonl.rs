@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::io::BufRead;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use serde::Deserialize as _;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
@@ -456,15 +456,58 @@ pub(super) fn check_present(source: &SourcePlan, objects: u64, present: &[u64]) 
                 .into_iter()
                 .find(|(_, g)| g.slot == f.slot)
                 .map_or(String::new(), |(k, _)| k);
-            bail!(
-                "source {:?}: field {:?} ({key}) is in none of its {objects} JSON objects; check the path in the config",
-                source.name,
-                f.name
-            );
+            return Err(MissingPath {
+                source: source.name.clone(),
+                key,
+                path: f.name.clone(),
+                objects,
+            }
+            .into());
         }
     }
     Ok(())
 }
+
+/// A mapped JSON path that none of a source's objects has: a mistake in the config, which the
+/// run reports as it reports the others, naming the config file and the source's place in it
+/// (see [`MissingPath::in_config`]).
+#[derive(Debug)]
+pub struct MissingPath {
+    source: String,
+    /// The mapping's key path (`amount.column`).
+    key: String,
+    path: String,
+    objects: u64,
+}
+
+impl MissingPath {
+    /// The message, with the config file and the source's place in it (sources have distinct
+    /// names): `recon.toml: source[0] "orders" key.column: ...`.
+    pub fn in_plan(&self, plan: &crate::config::RunPlan) -> String {
+        let (name, key) = (&self.source, &self.key);
+        let i = plan
+            .sources
+            .iter()
+            .position(|s| s.name == *name)
+            .unwrap_or_default();
+        format!(
+            "{}: source[{i}] {name:?} {key}: {self}",
+            plan.config_path.display()
+        )
+    }
+}
+
+impl fmt::Display for MissingPath {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(
+            f,
+            "the path {:?} is in none of the source's {} JSON objects; check the path",
+            self.path, self.objects
+        )
+    }
+}
+
+impl std::error::Error for MissingPath {}
 
 #[cfg(test)]
 mod tests {

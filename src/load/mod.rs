@@ -22,6 +22,7 @@ use crate::partition::spill::{ChunkWriter, SpillSpec, SpilledChunk};
 use mapped::Mapped;
 
 pub use delimited::read_csv_header;
+pub use jsonl::MissingPath;
 
 /// The id the interner gives a value it did not keep (see `Interner`).
 pub(crate) const NOT_INTERNED: u32 = Interner::NOT_INTERNED;
