@@ -126,13 +126,20 @@ fn assert_same(split: &Loaded, whole: &Loaded, what: &str) {
     assert_eq!(split.fresh, whole.fresh, "{what}: fresh");
 }
 
-#[test]
-fn chunks_read_exactly_what_one_reader_reads() {
+/// A folder with the config, `n` events and `n` ledger rows, and the run's plan for them.
+fn planned(n: usize) -> (tempfile::TempDir, recon::config::RunPlan) {
     let dir = tempfile::tempdir().unwrap();
     fs::write(dir.path().join("recon.toml"), CONFIG).unwrap();
-    fs::write(dir.path().join("events.jsonl"), events(20_000)).unwrap();
-    fs::write(dir.path().join("ledger.csv"), ledger(20_000)).unwrap();
+    fs::write(dir.path().join("events.jsonl"), events(n)).unwrap();
+    fs::write(dir.path().join("ledger.csv"), ledger(n)).unwrap();
     let plan = load_plan(&dir.path().join("recon.toml"), None).unwrap();
+    (dir, plan)
+}
+
+#[test]
+fn chunks_read_exactly_what_one_reader_reads() {
+    // The folder is kept until the end: the plan names its files.
+    let (_dir, plan) = planned(20_000);
     // Chunks are made per thread: run with four whatever the machine has.
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(4)
@@ -163,11 +170,7 @@ fn chunks_read_exactly_what_one_reader_reads() {
 
 #[test]
 fn chunks_spilled_to_partitions_read_back_what_one_reader_reads() {
-    let dir = tempfile::tempdir().unwrap();
-    fs::write(dir.path().join("recon.toml"), CONFIG).unwrap();
-    fs::write(dir.path().join("events.jsonl"), events(20_000)).unwrap();
-    fs::write(dir.path().join("ledger.csv"), ledger(20_000)).unwrap();
-    let plan = load_plan(&dir.path().join("recon.toml"), None).unwrap();
+    let (dir, plan) = planned(20_000);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(4)
         .build()
@@ -217,4 +220,24 @@ fn a_csv_with_quotes_is_read_whole() {
         let last = split[1].records.last().unwrap();
         assert_eq!(last.status.as_deref(), Some("posted\nlate"));
     });
+}
+
+#[test]
+fn a_file_that_changes_after_it_was_sized_is_not_used() {
+    let (dir, plan) = planned(2000);
+    // Still being written: a line more than when the run sized it, read whole or in chunks.
+    let mut grown = ledger(2000);
+    grown.push_str("L-late,1.00,EUR,2026-12-01T00:00:00Z,posted\n");
+    fs::write(dir.path().join("ledger.csv"), grown).unwrap();
+    for min_chunk in [1 << 30, 1000] {
+        let err = format!("{:#}", load_all_in(&plan.sources, min_chunk).unwrap_err());
+        assert!(
+            err.starts_with("cannot read ledger.csv: the file changed while it was read ("),
+            "{err}"
+        );
+        assert!(
+            err.ends_with("now); run again once it is complete"),
+            "{err}"
+        );
+    }
 }

@@ -238,8 +238,20 @@ fn load_source(source: &SourcePlan, min_chunk: u64, spill: Option<&SpillSpec>) -
         .par_iter()
         .enumerate()
         .map(|(i, f)| {
-            load_file(source, i as u32, f, min_chunk, spill)
-                .with_context(|| format!("cannot read {}", f.display))
+            let loaded = load_file(source, i as u32, f, min_chunk, spill).and_then(|l| {
+                // A file still being written (or cut short) while it was read: its rows would be
+                // those of no single moment, and a chunk's reader would stop at the size it was
+                // given. Nothing of it is used.
+                let now = std::fs::metadata(&f.path)?.len();
+                if now != f.bytes {
+                    anyhow::bail!(
+                        "the file changed while it was read ({} bytes when the run began, {now} now); run again once it is complete",
+                        f.bytes
+                    );
+                }
+                Ok(l)
+            });
+            loaded.with_context(|| format!("cannot read {}", f.display))
         })
         .collect::<Result<_>>()?;
     let total: usize = per_file.iter().map(|p| p.records.len()).sum();
