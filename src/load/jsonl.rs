@@ -499,11 +499,12 @@ impl MissingPath {
 
 impl fmt::Display for MissingPath {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(
-            f,
-            "the path {:?} is in none of the source's {} JSON objects; check the path",
-            self.path, self.objects
-        )
+        let objects = match self.objects {
+            1 => "its one JSON object".to_string(),
+            n => format!("none of the source's {n} JSON objects"),
+        };
+        let path = &self.path;
+        write!(f, "the path {path:?} is in {objects}; check the path")
     }
 }
 
