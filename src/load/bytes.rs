@@ -42,129 +42,103 @@ pub(crate) fn text(line: &[u8], printable: bool) -> Option<&str> {
     std::str::from_utf8(line).ok()
 }
 
+/// [`find_all`] a block of `$width` bytes at a time with one instruction set's intrinsics: the
+/// SSE2 and AVX2 versions are this one body. The last few bytes are read in the block that ends
+/// the line (overlapping the one before, whose bytes are masked off), or, in a line shorter than
+/// a block, copied into a block of their own: no load reads past the line.
 #[cfg(target_arch = "x86_64")]
-mod sse2 {
-    use std::arch::x86_64::*;
+macro_rules! find_all_by_blocks {
+    ($module:ident, $feature:literal, $width:literal, $vector:ty,
+     $load:ident, $splat:ident, $equal:ident, $greater:ident, $mask:ident) => {
+        mod $module {
+            use std::arch::x86_64::*;
 
-    use super::Found;
+            use super::Found;
 
-    /// [`super::find_all`], sixteen bytes at a time. The last few bytes are read in the block
-    /// that ends the line (overlapping the one before, whose bytes are masked off), or, in a
-    /// line shorter than a block, copied into a block of their own: no load reads past the line.
-    #[target_feature(enable = "sse2")]
-    pub(super) fn find_all(line: &[u8], byte: u8, at: &mut Vec<usize>) -> Found {
-        let wanted = _mm_set1_epi8(byte as i8);
-        let backslash = _mm_set1_epi8(b'\\' as i8);
-        let space = _mm_set1_epi8(0x20);
-        let (mut odd, mut slashes) = (0u32, 0u32);
-        // Room for every place the line can hold, so that each is written without a check.
-        at.reserve(line.len());
-        let had = at.len();
-        let room = &mut at.spare_capacity_mut()[..line.len()];
-        let mut n = 0;
-        // The block at `base`, only the bytes of it that `valid` has bits for.
-        let mut block = |v: __m128i, valid: u32, base: usize| {
-            let mut found = _mm_movemask_epi8(_mm_cmpeq_epi8(v, wanted)) as u32 & valid;
-            slashes |= _mm_movemask_epi8(_mm_cmpeq_epi8(v, backslash)) as u32 & valid;
-            // Signed: below space, or 0x80 and up (negative).
-            odd |= _mm_movemask_epi8(_mm_cmplt_epi8(v, space)) as u32 & valid;
-            while found != 0 {
-                room[n].write(base + found.trailing_zeros() as usize);
-                n += 1;
-                found &= found - 1;
+            #[target_feature(enable = $feature)]
+            pub(super) fn find_all(line: &[u8], byte: u8, at: &mut Vec<usize>) -> Found {
+                // A bit for each byte of a block.
+                const ALL: u32 = u32::MAX >> (32 - $width);
+                let wanted = $splat(byte as i8);
+                let backslash = $splat(b'\\' as i8);
+                let space = $splat(0x20);
+                let (mut odd, mut slashes) = (0u32, 0u32);
+                // Room for every place the line can hold, so that each is written without a check.
+                at.reserve(line.len());
+                let had = at.len();
+                let room = &mut at.spare_capacity_mut()[..line.len()];
+                let mut n = 0;
+                // The block at `base`, only the bytes of it that `valid` has bits for.
+                let mut block = |v: $vector, valid: u32, base: usize| {
+                    let mut found = $mask($equal(v, wanted)) as u32 & valid;
+                    slashes |= $mask($equal(v, backslash)) as u32 & valid;
+                    // Signed: below space, or 0x80 and up (negative).
+                    odd |= $mask($greater(space, v)) as u32 & valid;
+                    while found != 0 {
+                        room[n].write(base + found.trailing_zeros() as usize);
+                        n += 1;
+                        found &= found - 1;
+                    }
+                };
+                let mut blocks = line.chunks_exact($width);
+                let mut base = 0;
+                for b in blocks.by_ref() {
+                    // SAFETY: `b` is a whole block; the load is unaligned.
+                    let v = unsafe { $load(b.as_ptr().cast()) };
+                    block(v, ALL, base);
+                    base += $width;
+                }
+                let rest = blocks.remainder().len();
+                if rest > 0 && line.len() >= $width {
+                    let last = line.len() - $width;
+                    // SAFETY: `line[last..]` is a whole block.
+                    let v = unsafe { $load(line[last..].as_ptr().cast()) };
+                    block(v, ALL << ($width - rest) & ALL, last);
+                } else if rest > 0 {
+                    let mut pad = [0u8; $width];
+                    pad[..rest].copy_from_slice(blocks.remainder());
+                    // SAFETY: `pad` is a whole block.
+                    let v = unsafe { $load(pad.as_ptr().cast()) };
+                    block(v, (1 << rest) - 1, base);
+                }
+                // SAFETY: the `n` places after the vector's first `had` were written above.
+                unsafe { at.set_len(had + n) };
+                Found {
+                    printable: odd == 0,
+                    backslash: slashes != 0,
+                }
             }
-        };
-        let mut blocks = line.chunks_exact(16);
-        let mut base = 0;
-        for b in blocks.by_ref() {
-            // SAFETY: `b` is 16 bytes; the load is unaligned.
-            let v = unsafe { _mm_loadu_si128(b.as_ptr().cast()) };
-            block(v, 0xffff, base);
-            base += 16;
         }
-        let rest = blocks.remainder().len();
-        if rest > 0 && line.len() >= 16 {
-            let last = line.len() - 16;
-            // SAFETY: `line[last..]` is 16 bytes.
-            let v = unsafe { _mm_loadu_si128(line[last..].as_ptr().cast()) };
-            block(v, 0xffff << (16 - rest) & 0xffff, last);
-        } else if rest > 0 {
-            let mut pad = [0u8; 16];
-            pad[..rest].copy_from_slice(blocks.remainder());
-            // SAFETY: `pad` is 16 bytes.
-            let v = unsafe { _mm_loadu_si128(pad.as_ptr().cast()) };
-            block(v, (1 << rest) - 1, base);
-        }
-        // SAFETY: the `n` places after the vector's first `had` were written above.
-        unsafe { at.set_len(had + n) };
-        Found {
-            printable: odd == 0,
-            backslash: slashes != 0,
-        }
-    }
+    };
 }
 
+// Sixteen bytes at a time (SSE2, which every x86_64 processor has).
 #[cfg(target_arch = "x86_64")]
-mod avx2 {
-    use std::arch::x86_64::*;
+find_all_by_blocks!(
+    sse2,
+    "sse2",
+    16,
+    __m128i,
+    _mm_loadu_si128,
+    _mm_set1_epi8,
+    _mm_cmpeq_epi8,
+    _mm_cmpgt_epi8,
+    _mm_movemask_epi8
+);
 
-    use super::Found;
-
-    /// [`super::find_all`], thirty-two bytes at a time, as [`super::sse2::find_all`] reads
-    /// sixteen: a JSON line of 200 bytes takes 7 blocks instead of 13, and the places found are
-    /// written the same way.
-    #[target_feature(enable = "avx2")]
-    pub(super) fn find_all(line: &[u8], byte: u8, at: &mut Vec<usize>) -> Found {
-        let wanted = _mm256_set1_epi8(byte as i8);
-        let backslash = _mm256_set1_epi8(b'\\' as i8);
-        let space = _mm256_set1_epi8(0x20);
-        let (mut odd, mut slashes) = (0u32, 0u32);
-        // Room for every place the line can hold, so that each is written without a check.
-        at.reserve(line.len());
-        let had = at.len();
-        let room = &mut at.spare_capacity_mut()[..line.len()];
-        let mut n = 0;
-        // The block at `base`, only the bytes of it that `valid` has bits for.
-        let mut block = |v: __m256i, valid: u32, base: usize| {
-            let mut found = _mm256_movemask_epi8(_mm256_cmpeq_epi8(v, wanted)) as u32 & valid;
-            slashes |= _mm256_movemask_epi8(_mm256_cmpeq_epi8(v, backslash)) as u32 & valid;
-            // Signed: below space, or 0x80 and up (negative).
-            odd |= _mm256_movemask_epi8(_mm256_cmpgt_epi8(space, v)) as u32 & valid;
-            while found != 0 {
-                room[n].write(base + found.trailing_zeros() as usize);
-                n += 1;
-                found &= found - 1;
-            }
-        };
-        let mut blocks = line.chunks_exact(32);
-        let mut base = 0;
-        for b in blocks.by_ref() {
-            // SAFETY: `b` is 32 bytes; the load is unaligned.
-            let v = unsafe { _mm256_loadu_si256(b.as_ptr().cast()) };
-            block(v, u32::MAX, base);
-            base += 32;
-        }
-        let rest = blocks.remainder().len();
-        if rest > 0 && line.len() >= 32 {
-            let last = line.len() - 32;
-            // SAFETY: `line[last..]` is 32 bytes.
-            let v = unsafe { _mm256_loadu_si256(line[last..].as_ptr().cast()) };
-            block(v, u32::MAX << (32 - rest), last);
-        } else if rest > 0 {
-            let mut pad = [0u8; 32];
-            pad[..rest].copy_from_slice(blocks.remainder());
-            // SAFETY: `pad` is 32 bytes.
-            let v = unsafe { _mm256_loadu_si256(pad.as_ptr().cast()) };
-            block(v, (1 << rest) - 1, base);
-        }
-        // SAFETY: the `n` places after the vector's first `had` were written above.
-        unsafe { at.set_len(had + n) };
-        Found {
-            printable: odd == 0,
-            backslash: slashes != 0,
-        }
-    }
-}
+// Thirty-two bytes at a time: a JSON line of 200 bytes takes 7 blocks instead of 13.
+#[cfg(target_arch = "x86_64")]
+find_all_by_blocks!(
+    avx2,
+    "avx2",
+    32,
+    __m256i,
+    _mm256_loadu_si256,
+    _mm256_set1_epi8,
+    _mm256_cmpeq_epi8,
+    _mm256_cmpgt_epi8,
+    _mm256_movemask_epi8
+);
 
 /// The portable [`find_all`], eight bytes at a time (and the reference the SSE2 one is tested
 /// against on x86_64).
