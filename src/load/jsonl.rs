@@ -470,7 +470,7 @@ pub(super) fn check_present(source: &SourcePlan, objects: u64, present: &[u64]) 
 
 /// A mapped JSON path that none of a source's objects has: a mistake in the config, which the
 /// run reports as it reports the others, naming the config file and the source's place in it
-/// (see [`MissingPath::in_config`]).
+/// (see [`MissingPath::in_plan`]).
 #[derive(Debug)]
 pub struct MissingPath {
     source: String,
