@@ -24,6 +24,8 @@ pub(crate) struct Mapped {
     end: usize,
     /// The pages before this offset were let go of.
     released: usize,
+    /// The pages before this offset were mapped in ahead of the reader.
+    populated: usize,
 }
 
 // SAFETY: the mapping is private to this value, read-only, and unmapped only on its drop.
@@ -60,13 +62,37 @@ impl Mapped {
         // A hint only: read ahead, and the pages behind the reader may go first.
         // SAFETY: the range is the mapping just made.
         let _ = unsafe { madvise(map, end, Advice::Sequential) };
-        Some(Mapped {
+        let mut mapped = Mapped {
             map,
             map_len: end,
             pos: skip,
             end,
             released: 0,
-        })
+            populated: 0,
+        };
+        mapped.populate();
+        Some(mapped)
+    }
+
+    /// Maps the next [`Mapped::RELEASE`] bytes' pages in one call, once the reader is within that
+    /// much of the end of those mapped so far: faulting them in a few at a time as they are first
+    /// read cost 4% of the 5M benchmark's CPU.
+    fn populate(&mut self) {
+        if self.populated >= self.end || self.pos + Self::RELEASE < self.populated {
+            return;
+        }
+        let upto = (self.populated + Self::RELEASE).min(self.map_len);
+        // A hint only (kernels before 5.14 do not know it). The pages are those of the file, read
+        // only: a range past a truncated file's end fails the call, not the process.
+        // SAFETY: whole pages within the mapping made in `new` (`populated` stays page-aligned).
+        let _ = unsafe {
+            rustix::mm::madvise(
+                self.map.cast::<u8>().add(self.populated).cast(),
+                upto - self.populated,
+                rustix::mm::Advice::LinuxPopulateRead,
+            )
+        };
+        self.populated = upto;
     }
 
     /// The bytes not consumed yet: the whole range until [`BufRead::consume`] is called.
@@ -113,6 +139,7 @@ impl BufRead for Mapped {
 
     fn consume(&mut self, n: usize) {
         self.pos = (self.pos + n).min(self.end);
+        self.populate();
         if self.pos - self.released >= Self::RELEASE {
             let page = rustix::param::page_size();
             let upto = self.pos - self.pos % page;
