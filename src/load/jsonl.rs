@@ -174,48 +174,126 @@ impl<'de> DeserializeSeed<'de> for ScalarSeed<'_> {
     }
 }
 
+/// The layout of the last line [`flat_object`] read in full: per value, the bytes that lead up to
+/// it from the end of the value before (or from the line's start: whitespace, a comma or the brace,
+/// the key with its quotes, the colon), and the slot it fills. Lines from one producer nearly
+/// always repeat it, keys in the same order and spaced alike; such a line is read by comparing
+/// those bytes, rather than by reading each key and looking it up.
+#[derive(Debug, Default)]
+struct Shape {
+    /// The values' leading bytes, one after the other.
+    bytes: Vec<u8>,
+    /// Per value: where its leading bytes end in `bytes`, and its slot (`None`: not mapped).
+    values: Vec<(usize, Option<usize>)>,
+}
+
 /// The common case read without serde: one flat object on a line, no escapes anywhere in it, no
 /// object or array values. Returns `false`, leaving `slots` to be refilled, for anything else
 /// (nested paths, escapes, malformed input), which the serde path then reads with its precise
 /// errors. What it accepts, it reads exactly as the serde path does (unit tests compare the two on
 /// generated lines). One pass first finds every quote (see [`super::bytes`]): with no backslash in
-/// the line, each string runs from one quote to the next.
+/// the line, each string runs from one quote to the next. A line laid out as the last one read
+/// (`shape`) is read by that layout; any other is read key by key, and its layout kept.
 fn flat_object<'a>(
     node: &Node,
     b: &'a [u8],
     slots: &mut [Slot<'a>],
     quotes: &mut Vec<usize>,
+    shape: &mut Shape,
 ) -> bool {
     quotes.clear();
     let found = super::bytes::find_all(b, b'"', quotes);
-    let quotes: &[usize] = quotes;
     if found.backslash {
         return false;
     }
     let Some(line) = super::bytes::text(b, found.printable) else {
         return false;
     };
-    let ws = |i: &mut usize| {
-        while let Some(b' ' | b'\t' | b'\n' | b'\r') = b.get(*i) {
-            *i += 1;
-        }
+    let mut at = Cursor {
+        b,
+        line,
+        quotes,
+        printable: found.printable,
+        i: 0,
+        q: 0,
     };
-    // The string opening at `i`, which is the `q`th quote (nothing read so far holds one), and
-    // closing at the next quote: its content's range, with `i` and `q` moved past it. Its content
-    // must hold no control character.
-    let string = |i: &mut usize, q: &mut usize| -> Option<(usize, usize)> {
-        if quotes.get(*q) != Some(&*i) {
+    if !shape.values.is_empty() {
+        if at.by_shape(shape, slots) {
+            return true;
+        }
+        slots.fill(Slot::Absent);
+        at.i = 0;
+        at.q = 0;
+    }
+    shape.bytes.clear();
+    shape.values.clear();
+    let read = at.by_keys(node, slots, shape);
+    if !read {
+        shape.values.clear();
+    }
+    read
+}
+
+/// Whether two byte strings of one length are the same: eight bytes at a time, where a call to
+/// `memcmp` for each value's leading bytes cost more than the comparing.
+#[inline]
+fn same(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n < 8 || b.len() != n {
+        return a == b;
+    }
+    let word = |s: &[u8], at: usize| u64::from_le_bytes(s[at..at + 8].try_into().expect("8 bytes"));
+    // Whole words from the start, then the last eight bytes (which may overlap the word before).
+    let mut at = 0;
+    while at + 8 < n {
+        if word(a, at) != word(b, at) {
+            return false;
+        }
+        at += 8;
+    }
+    word(a, n - 8) == word(b, n - 8)
+}
+
+/// A place in one line being read by [`flat_object`]: the byte `i`, before which the line holds
+/// `q` quotes.
+struct Cursor<'a, 'q> {
+    b: &'a [u8],
+    line: &'a str,
+    /// Every quote's place in the line.
+    quotes: &'q [usize],
+    /// The line is printable ASCII: its strings need no check for control characters.
+    printable: bool,
+    i: usize,
+    q: usize,
+}
+
+impl<'a> Cursor<'a, '_> {
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.b.get(self.i) {
+            self.i += 1;
+        }
+    }
+
+    /// The string opening here, which is the `q`th quote (nothing read so far holds one), and
+    /// closing at the next quote: its content's range, with the cursor moved past it. Its content
+    /// must hold no control character.
+    #[inline]
+    fn string(&mut self) -> Option<(usize, usize)> {
+        if self.quotes.get(self.q) != Some(&self.i) {
             return None;
         }
-        let (start, end) = (*i + 1, *quotes.get(*q + 1)?);
-        if !found.printable && b[start..end].iter().any(|c| *c < 0x20) {
+        let (start, end) = (self.i + 1, *self.quotes.get(self.q + 1)?);
+        if !self.printable && self.b[start..end].iter().any(|c| *c < 0x20) {
             return None;
         }
-        *q += 2;
-        *i = end + 1;
+        self.q += 2;
+        self.i = end + 1;
         Some((start, end))
-    };
-    let number = |i: &mut usize| -> Option<()> {
+    }
+
+    /// A JSON number here, skipped.
+    fn number(&mut self) -> Option<()> {
+        let b = self.b;
         let digits = |i: &mut usize| {
             let s = *i;
             while *i < b.len() && b[*i].is_ascii_digit() {
@@ -223,6 +301,7 @@ fn flat_object<'a>(
             }
             *i > s
         };
+        let i = &mut self.i;
         if b.get(*i) == Some(&b'-') {
             *i += 1;
         }
@@ -245,23 +324,88 @@ fn flat_object<'a>(
             digits(i).then_some(())?;
         }
         Some(())
-    };
-    let mut q = 0;
-    let mut i = 0;
-    ws(&mut i);
-    if b.get(i) != Some(&b'{') {
-        return false;
     }
-    i += 1;
-    ws(&mut i);
-    if b.get(i) == Some(&b'}') {
-        i += 1;
-    } else {
+
+    /// The scalar value here (a string, number, `true`, `false` or `null`), read.
+    #[inline]
+    fn value(&mut self) -> Option<Slot<'a>> {
+        let start = self.i;
+        let line = self.line;
+        Some(match self.b.get(start)? {
+            b'"' => {
+                let (s, e) = self.string()?;
+                Slot::Value(Cow::Borrowed(&line[s..e]), false)
+            }
+            b'-' | b'0'..=b'9' => {
+                self.number()?;
+                Slot::Value(Cow::Borrowed(&line[start..self.i]), true)
+            }
+            _ => {
+                let rest = &self.b[start..];
+                let (w, null) = [("true", false), ("false", false), ("null", true)]
+                    .into_iter()
+                    .find(|(w, _)| rest.starts_with(w.as_bytes()))?;
+                self.i += w.len();
+                match null {
+                    true => Slot::Null,
+                    false => Slot::Value(Cow::Borrowed(&line[start..self.i]), false),
+                }
+            }
+        })
+    }
+
+    /// The object's end: its closing brace, then nothing but whitespace.
+    fn end(&mut self) -> bool {
+        self.ws();
+        if self.b.get(self.i) != Some(&b'}') {
+            return false;
+        }
+        self.i += 1;
+        self.ws();
+        self.i == self.b.len()
+    }
+
+    /// Reads the line as laid out as `shape`: each value's leading bytes must be exactly those of
+    /// the line it was learned from (so the same keys, each with its two quotes, fill the same
+    /// slots, none twice), and each value is read as [`Cursor::by_keys`] reads it.
+    fn by_shape(&mut self, shape: &Shape, slots: &mut [Slot<'a>]) -> bool {
+        let mut from = 0;
+        for &(to, slot) in &shape.values {
+            let lead = &shape.bytes[from..to];
+            from = to;
+            match self.b.get(self.i..self.i + lead.len()) {
+                Some(here) if same(here, lead) => self.i += lead.len(),
+                _ => return false,
+            }
+            self.q += 2;
+            let Some(v) = self.value() else {
+                return false;
+            };
+            if let Some(slot) = slot {
+                slots[slot] = v;
+            }
+        }
+        self.end()
+    }
+
+    /// Reads the line key by key, keeping its layout in `shape` as it goes.
+    fn by_keys(&mut self, node: &Node, slots: &mut [Slot<'a>], shape: &mut Shape) -> bool {
+        let b = self.b;
+        let mut led = 0;
+        self.ws();
+        if b.get(self.i) != Some(&b'{') {
+            return false;
+        }
+        self.i += 1;
+        self.ws();
+        if b.get(self.i) == Some(&b'}') {
+            return self.end();
+        }
         loop {
-            if b.get(i) != Some(&b'"') {
+            if b.get(self.i) != Some(&b'"') {
                 return false;
             }
-            let Some((ks, ke)) = string(&mut i, &mut q) else {
+            let Some((ks, ke)) = self.string() else {
                 return false;
             };
             let slot = match node
@@ -273,61 +417,34 @@ fn flat_object<'a>(
                 Some((_, Child::Leaf(slot))) => Some(*slot),
                 Some((_, Child::Branch(_))) => return false,
             };
-            ws(&mut i);
-            if b.get(i) != Some(&b':') {
+            self.ws();
+            if b.get(self.i) != Some(&b':') {
                 return false;
             }
-            i += 1;
-            ws(&mut i);
-            let start = i;
-            let value = match b.get(i) {
-                Some(b'"') => match string(&mut i, &mut q) {
-                    Some((s, e)) => Slot::Value(Cow::Borrowed(&line[s..e]), false),
-                    None => return false,
-                },
-                Some(b'-' | b'0'..=b'9') => match number(&mut i) {
-                    Some(()) => Slot::Value(Cow::Borrowed(&line[start..i]), true),
-                    None => return false,
-                },
-                _ => {
-                    let word = [("true", false), ("false", false), ("null", true)]
-                        .into_iter()
-                        .find(|(w, _)| b[i..].starts_with(w.as_bytes()));
-                    match word {
-                        Some((w, null)) => {
-                            i += w.len();
-                            if null {
-                                Slot::Null
-                            } else {
-                                Slot::Value(Cow::Borrowed(&line[start..i]), false)
-                            }
-                        }
-                        None => return false,
-                    }
-                }
+            self.i += 1;
+            self.ws();
+            shape.bytes.extend_from_slice(&b[led..self.i]);
+            shape.values.push((shape.bytes.len(), slot));
+            let Some(value) = self.value() else {
+                return false;
             };
+            led = self.i;
             if let Some(slot) = slot {
                 if slots[slot] != Slot::Absent {
                     return false;
                 }
                 slots[slot] = value;
             }
-            ws(&mut i);
-            match b.get(i) {
+            self.ws();
+            match b.get(self.i) {
                 Some(b',') => {
-                    i += 1;
-                    ws(&mut i);
+                    self.i += 1;
+                    self.ws();
                 }
-                Some(b'}') => {
-                    i += 1;
-                    break;
-                }
-                _ => return false,
+                _ => return self.end(),
             }
         }
     }
-    ws(&mut i);
-    i == b.len()
 }
 
 /// An empty vector of slots for another line, on the same memory: one allocation per chunk rather
@@ -351,6 +468,7 @@ pub(super) fn load<R: BufRead>(
     let mut objects = 0u64;
     let mut spare: Vec<Slot> = Vec::new();
     let mut quotes = Vec::new();
+    let mut shape = Shape::default();
     let mut line: u64 = 0;
     let mut lines = super::Lines::new(reader);
     while let Some(bytes) = lines.next_line()? {
@@ -371,7 +489,7 @@ pub(super) fn load<R: BufRead>(
             b.reject("", "not a JSON object", &raw_line());
             None
         } else {
-            let fast = flat_object(&tree, bytes, &mut slots, &mut quotes);
+            let fast = flat_object(&tree, bytes, &mut slots, &mut quotes, &mut shape);
             let parsed = if fast {
                 Ok(())
             } else {
@@ -613,16 +731,15 @@ mod tests {
             let line = parts.concat();
             let tree = tree(&["k", "amount", "currency", "p.q"]);
             let mut slots = vec![Slot::Absent; 4];
-            if flat_object(&tree, line.as_bytes(), &mut slots, &mut Vec::new()) {
+            if flat_object(&tree, line.as_bytes(), &mut slots, &mut Vec::new(), &mut Shape::default()) {
                 prop_assert_eq!(Some(slots), by_serde(&tree, &line, 4), "line {}", line);
             }
         }
     }
 
-    /// Objects built pair by pair, with at most one stray piece spliced in somewhere.
-    fn object() -> impl Strategy<Value = String> {
-        let key = prop::sample::select(vec!["k", "amount", "currency", "p", "other", "", "é"]);
-        let value = prop::sample::select(vec![
+    /// JSON values, scalar and not, well-formed and not.
+    fn values() -> Vec<&'static str> {
+        vec![
             "\"K-1\"",
             "12.50",
             "-0.5e2",
@@ -637,7 +754,16 @@ mod tests {
             "\"a\\nb\"",
             "1.",
             "01",
-        ]);
+            "\"\u{1}\"",
+            "nul",
+            "\"",
+        ]
+    }
+
+    /// Objects built pair by pair, with at most one stray piece spliced in somewhere.
+    fn object() -> impl Strategy<Value = String> {
+        let key = prop::sample::select(vec!["k", "amount", "currency", "p", "other", "", "é"]);
+        let value = prop::sample::select(values());
         let pair = (key, " ?", value).prop_map(|(k, s, v)| format!("\"{k}\"{s}:{s}{v}"));
         (
             prop::collection::vec(pair, 0..6),
@@ -664,7 +790,7 @@ mod tests {
         fn the_fast_path_reads_built_objects_as_serde_does(line in object()) {
             let tree = tree(&["k", "amount", "currency", "p.q"]);
             let mut slots = vec![Slot::Absent; 4];
-            if flat_object(&tree, line.as_bytes(), &mut slots, &mut Vec::new()) {
+            if flat_object(&tree, line.as_bytes(), &mut slots, &mut Vec::new(), &mut Shape::default()) {
                 prop_assert_eq!(Some(slots), by_serde(&tree, &line, 4), "line {}", line);
             } else if let Some(ok) = by_serde(&tree, &line, 4) {
                 // Declined although serde reads it: only for what the fast path leaves alone.
@@ -677,6 +803,166 @@ mod tests {
         }
     }
 
+    /// Two lines of the same keys, spaced alike, with values of their own, and whether they are
+    /// laid out alike: the second may instead have a stray piece spliced in, a pair left out, or
+    /// a key changed for one as long.
+    fn same_shape() -> impl Strategy<Value = (String, String, bool)> {
+        let key = prop::sample::select(vec!["k", "amount", "currency", "p", "other", "k", "x"]);
+        // A key of the same length, mapped or not, for another layout as long as the first.
+        let other = |k: &str| match k {
+            "k" => "x",
+            "x" => "k",
+            "amount" => "Amount",
+            "currency" => "curr_ncy",
+            "p" => "k",
+            _ => "OTHER",
+        };
+        let value = || prop::sample::select(values());
+        let pair = (key, " ?", value(), value());
+        (
+            " ?",
+            prop::collection::vec(pair, 1..6),
+            any::<prop::sample::Index>(),
+            piece(),
+            0..4u8,
+        )
+            .prop_map(move |(lead, pairs, at, stray, change)| {
+                // The `change`th pair left out (`Some(false)`) or its key changed (`Some(true)`).
+                let line = |second: bool, change: Option<(usize, bool)>| {
+                    let pairs: Vec<String> = pairs
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, _)| change != Some((*i, false)))
+                        .map(|(i, (k, s, a, b))| {
+                            let k = if change == Some((i, true)) {
+                                other(k)
+                            } else {
+                                k
+                            };
+                            format!("\"{k}\"{s}:{s}{}", if second { b } else { a })
+                        })
+                        .collect();
+                    format!("{lead}{{{}}}", pairs.join(","))
+                };
+                let first = line(false, None);
+                let second = match change {
+                    0 => line(true, None),
+                    1 => line(true, Some((at.index(pairs.len()), false))),
+                    2 => line(true, Some((at.index(pairs.len()), true))),
+                    _ => {
+                        let line = line(true, None);
+                        let mut at = at.index(line.len() + 1);
+                        while !line.is_char_boundary(at) {
+                            at -= 1;
+                        }
+                        format!("{}{stray}{}", &line[..at], &line[at..])
+                    }
+                };
+                (first, second, change == 0)
+            })
+    }
+
+    /// `line` read by `shape` alone: its slots, or `None` where the shape does not fit.
+    fn by_shape<'a>(shape: &Shape, line: &'a str, n: usize) -> Option<Vec<Slot<'a>>> {
+        let mut quotes = Vec::new();
+        let found = super::super::bytes::find_all(line.as_bytes(), b'"', &mut quotes);
+        assert!(
+            !found.backslash,
+            "flat_object reads no line with a backslash by its shape"
+        );
+        let mut at = Cursor {
+            b: line.as_bytes(),
+            line,
+            quotes: &quotes,
+            printable: found.printable,
+            i: 0,
+            q: 0,
+        };
+        let mut slots = vec![Slot::Absent; n];
+        at.by_shape(shape, &mut slots).then_some(slots)
+    }
+
+    proptest! {
+        #![proptest_config(crate::proptest_config(20_000, "tests/jsonl.proptest-regressions"))]
+        #[test]
+        fn a_line_read_by_the_last_one_s_shape_reads_as_serde_reads_it(
+            (first, second, same) in same_shape()
+        ) {
+            let tree = tree(&["k", "amount", "currency", "p.q"]);
+            let mut shape = Shape::default();
+            let mut slots = vec![Slot::Absent; 4];
+            let learned = flat_object(&tree, first.as_bytes(), &mut slots, &mut Vec::new(), &mut shape);
+            prop_assert_eq!(learned, !shape.values.is_empty() || first.trim() == "{}");
+            let mut keys_only = vec![Slot::Absent; 4];
+            let by_keys = flat_object(
+                &tree, second.as_bytes(), &mut keys_only, &mut Vec::new(), &mut Shape::default(),
+            );
+            let shaped = match learned && !second.contains('\\') {
+                true => by_shape(&shape, &second, 4),
+                false => None,
+            };
+            if let Some(slots) = shaped {
+                // What the shape reads, reading key by key reads too, and serde.
+                prop_assert!(by_keys, "line {}", second);
+                prop_assert_eq!(&slots, &keys_only, "line {}", second);
+                prop_assert_eq!(Some(slots), by_serde(&tree, &second, 4), "line {}", second);
+            } else if same && learned && by_keys {
+                // Laid out alike, and readable: the shape must take it.
+                prop_assert!(false, "the shape of {} did not take {}", first, second);
+            }
+        }
+    }
+
+    #[test]
+    fn same_compares_every_byte_whatever_the_length() {
+        let a: Vec<u8> = (0..40u8).collect();
+        for n in 0..=40 {
+            assert!(same(&a[..n], &a[..n]), "{n}");
+            for at in 0..n {
+                let mut b = a[..n].to_vec();
+                b[at] ^= 0x20;
+                assert!(!same(&a[..n], &b), "{n} bytes, differing at {at}");
+            }
+        }
+        assert!(!same(b"abcdefghij", b"abcdefghi"));
+    }
+
+    /// `line` read by [`flat_object`] with `shape`: its slots, or `None` where it declines.
+    fn fast<'a>(tree: &Node, line: &'a str, shape: &mut Shape, n: usize) -> Option<Vec<Slot<'a>>> {
+        let mut slots = vec![Slot::Absent; n];
+        flat_object(tree, line.as_bytes(), &mut slots, &mut Vec::new(), shape).then_some(slots)
+    }
+
+    #[test]
+    fn a_line_laid_out_as_the_last_is_read_by_its_shape() {
+        let tree = tree(&["k", "amount", "currency"]);
+        let mut shape = Shape::default();
+        let first = r#"{"id":"e1","k":"K-1","amount":12.50,"currency":"EUR","ok":true}"#;
+        assert!(fast(&tree, first, &mut shape, 3).is_some());
+        assert_eq!(shape.values.len(), 5);
+        assert_eq!(&shape.bytes[..shape.values[1].0], br#"{"id":,"k":"#);
+        let mapped: Vec<Option<usize>> = shape.values.iter().map(|v| v.1).collect();
+        assert_eq!(mapped, [None, Some(0), Some(1), Some(2), None]);
+        // Read by the shape (which stays as it was), then a line of other keys read key by key
+        // (whose shape is kept instead).
+        let second = r#"{"id":"e22","k":"K-22","amount":"7","currency":null,"ok":false} "#;
+        assert_eq!(
+            fast(&tree, second, &mut shape, 3).unwrap(),
+            [
+                Slot::Value(Cow::Borrowed("K-22"), false),
+                Slot::Value(Cow::Borrowed("7"), false),
+                Slot::Null
+            ]
+        );
+        assert_eq!(shape.values.len(), 5);
+        let third = r#"{"k":"K-3","amount":1}"#;
+        assert_eq!(fast(&tree, third, &mut shape, 3).unwrap()[2], Slot::Absent);
+        assert_eq!(shape.bytes, br#"{"k":,"amount":"#);
+        // A mapped key given twice is never read by a shape: none is learned from it.
+        assert_eq!(fast(&tree, r#"{"k":"K","k":"L"}"#, &mut shape, 3), None);
+        assert!(shape.values.is_empty());
+    }
+
     #[test]
     fn the_fast_path_takes_the_usual_lines_and_leaves_the_rest() {
         let tree = tree(&["k", "amount", "currency"]);
@@ -686,7 +972,8 @@ mod tests {
             &tree,
             line.as_bytes(),
             &mut slots,
-            &mut Vec::new()
+            &mut Vec::new(),
+            &mut Shape::default()
         ));
         assert_eq!(
             slots,
@@ -706,7 +993,13 @@ mod tests {
             r#"{"k":"K",}"#,
         ] {
             let mut slots = vec![Slot::Absent; 3];
-            let fast = flat_object(&tree, other.as_bytes(), &mut slots, &mut Vec::new());
+            let fast = flat_object(
+                &tree,
+                other.as_bytes(),
+                &mut slots,
+                &mut Vec::new(),
+                &mut Shape::default(),
+            );
             assert!(!fast, "{other}");
         }
     }
