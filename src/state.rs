@@ -397,7 +397,7 @@ pub fn carry_in(
             file: r.file.clone(),
             line: r.line,
             key: r.key.clone(),
-            record: to_record(r, source)?,
+            record: to_record(r, source).with_context(|| format!("state {}", file_name(date)))?,
         });
     }
     for (check, n) in dropped {
@@ -547,7 +547,7 @@ fn to_record(r: &StoredRecord, source: &mut crate::config::SourcePlan) -> Result
         None => None,
         Some(t) => Some(
             DateTime::parse_from_rfc3339(t)
-                .map_err(|_| bad("time"))?
+                .map_err(|_| bad(&format!("time {t:?}")))?
                 .with_timezone(&Utc),
         ),
     };

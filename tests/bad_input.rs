@@ -280,7 +280,7 @@ currency = { value = "EUR" }
     );
     assert_eq!(o.code, 2, "{}", o.described);
     assert!(
-        o.stderr.contains("error: recon.toml: source[0] \"a\" key.column: the path \"orderid\" is in its one JSON object; check the path\n"),
+        o.stderr.contains("error: recon.toml: source[0] \"a\" key.column: the path \"orderid\" is not in its one JSON object; check the path\n"),
         "{}",
         o.described
     );

@@ -143,6 +143,34 @@ fn a_line_that_now_holds_another_key_does_not_stand_in_for_the_carried_record() 
 }
 
 #[test]
+fn an_epoch_in_the_wrong_unit_is_rejected_not_dated_in_the_far_future() {
+    // Milliseconds in a seconds column would be the year 58886: pending for ever, and a time
+    // the state file could not be read back with.
+    let work = tempfile::tempdir().unwrap();
+    let d = work.path();
+    let time = "time = { column = \"t\", format = \"epoch_s\" }\nmax_rejects = 1";
+    write(d, "recon.toml", &config("x.csv", time, "1d"));
+    write(
+        d,
+        "a/x.csv",
+        "id,amt,t\nK1,1.00,1796112000\nK2,2.00,1796112000000\n",
+    );
+    write(d, "b/x.csv", "id,amt,t\nK1,1.00,1796112000\n");
+    night(d, "2026-12-01").expect_code(0);
+    let rejects = fs::read_to_string(d.join("out-2026-12-01/rejects.csv")).unwrap();
+    assert!(
+        rejects.contains(
+            "a,a/x.csv,3,t,time out of range: not within the years 0000 to 9999 (an epoch in the wrong unit?),1796112000000"
+        ),
+        "{rejects}"
+    );
+    // The next night reads the state back.
+    write(d, "a/x.csv", "id,amt,t\nK3,3.00,1796198400\n");
+    write(d, "b/x.csv", "id,amt,t\nK3,3.00,1796198400\n");
+    night(d, "2026-12-02").expect_code(0);
+}
+
+#[test]
 fn a_source_without_time_takes_the_night_it_was_read_and_escalates() {
     let work = tempfile::tempdir().unwrap();
     let d = work.path();

@@ -617,12 +617,12 @@ impl MissingPath {
 
 impl fmt::Display for MissingPath {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        let objects = match self.objects {
-            1 => "its one JSON object".to_string(),
-            n => format!("none of the source's {n} JSON objects"),
+        let absent = match self.objects {
+            1 => "is not in its one JSON object".to_string(),
+            n => format!("is in none of the source's {n} JSON objects"),
         };
         let path = &self.path;
-        write!(f, "the path {path:?} is in {objects}; check the path")
+        write!(f, "the path {path:?} {absent}; check the path")
     }
 }
 

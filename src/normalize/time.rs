@@ -4,7 +4,9 @@ use std::fmt;
 
 use chrono::format::{Item, StrftimeItems};
 use chrono::offset::LocalResult;
-use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, Offset, TimeZone, Utc};
+use chrono::{
+    DateTime, Datelike, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, Offset, TimeZone, Utc,
+};
 use chrono_tz::Tz;
 
 /// A zone for naive timestamps: an IANA name (`Europe/Berlin`, with its DST rules) or a fixed offset.
@@ -209,7 +211,12 @@ impl fmt::Display for TimeError {
                 f,
                 "local time occurs twice in the source's zone (DST overlap)"
             ),
-            TimeError::OutOfRange => write!(f, "time out of range"),
+            // What RFC 3339 can write, and so the state file keep: a time beyond is nearly always
+            // an epoch in the wrong unit (milliseconds read as seconds, say).
+            TimeError::OutOfRange => write!(
+                f,
+                "time out of range: not within the years 0000 to 9999 (an epoch in the wrong unit?)"
+            ),
         }
     }
 }
@@ -312,9 +319,10 @@ pub fn parse_time_with(
         return Err(TimeError::Empty);
     }
     let zone = || zone.expect("naive time formats are validated to have a zone");
-    match format {
+    let stamp = match format {
         TimeFormat::Rfc3339 => match rfc3339_plain(t, dates) {
-            Some(at) => Ok(Stamp::At(at)),
+            // Four digits of year: within range.
+            Some(at) => return Ok(Stamp::At(at)),
             None => DateTime::parse_from_rfc3339(t)
                 .map(|d| Stamp::At(d.with_timezone(&Utc)))
                 .map_err(|_| {
@@ -350,6 +358,14 @@ pub fn parse_time_with(
         TimeFormat::Date(p) => NaiveDate::parse_from_str(t, p)
             .map(Stamp::Date)
             .map_err(|_| TimeError::Unparsable(p.clone())),
+    }?;
+    let year = match stamp {
+        Stamp::At(at) => at.year(),
+        Stamp::Date(d) => d.year(),
+    };
+    match (0..=9999).contains(&year) {
+        true => Ok(stamp),
+        false => Err(TimeError::OutOfRange),
     }
 }
 
@@ -567,6 +583,34 @@ mod tests {
                 DstRule::Reject
             ),
             Err(TimeError::OutOfRange)
+        );
+    }
+
+    #[test]
+    fn times_beyond_the_years_rfc3339_writes_are_out_of_range() {
+        let out = |t: &str, f: &str| {
+            let format = TimeFormat::parse(f).unwrap();
+            let utc = Zone::parse("UTC").unwrap();
+            parse_time(t, &format, Some(&utc), DstRule::Reject)
+        };
+        // Milliseconds read as seconds: year 58886.
+        assert_eq!(out("1796112000000", "epoch_s"), Err(TimeError::OutOfRange));
+        assert_eq!(
+            out("-99999999999999", "epoch_ms"),
+            Err(TimeError::OutOfRange)
+        );
+        // strftime patterns read four digits of year (or chrono refuses the value).
+        assert!(out("12345-01-02", "%Y-%m-%d").is_err());
+        assert!(out("-0001-01-02 00:00:00", "%Y-%m-%d %H:%M:%S").is_err());
+        // The last second of 9999 and the first of year 0 are in range.
+        let last = out("253402300799", "epoch_s").unwrap();
+        assert_eq!(last, Stamp::At("9999-12-31T23:59:59Z".parse().unwrap()));
+        assert!(out("-62167219200000", "epoch_ms").is_ok());
+        assert!(out("1796112000", "epoch_s").is_ok());
+        assert!(
+            TimeError::OutOfRange
+                .to_string()
+                .contains("not within the years 0000 to 9999")
         );
     }
 
