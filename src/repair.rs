@@ -1,7 +1,7 @@
 //! The repair plan: one instruction per break that needs action, with an id that only depends on
 //! what the instruction is about, so a re-run yields the same ids and a plan applied twice is harmless.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
@@ -186,6 +186,8 @@ struct Hazards<'a> {
     paired: Vec<bool>,
     /// Per check, the `unexpected` keys by their folded form (trimmed, lowercased).
     unexpected: Vec<HashMap<String, &'a str>>,
+    /// Per check, the keys `from` holds with conflicting payloads.
+    conflicting: Vec<HashSet<&'a str>>,
     /// Per source, whether it has no record tonight (a source allowed to be empty).
     empty: Vec<bool>,
 }
@@ -218,9 +220,16 @@ impl<'a> Hazards<'a> {
             })
             .collect();
         let mut unexpected = vec![HashMap::new(); run.checks.len()];
-        for b in breaks.iter().filter(|b| b.kind == BreakKind::Unexpected) {
-            if let Some(k) = b.key.as_deref() {
-                unexpected[b.check].insert(folded(k), k);
+        let mut conflicting = vec![HashSet::new(); run.checks.len()];
+        for b in breaks {
+            match (b.kind, b.side, b.key.as_deref()) {
+                (BreakKind::Unexpected, _, Some(k)) => {
+                    unexpected[b.check].insert(folded(k), k);
+                }
+                (BreakKind::ConflictingDuplicate, Side::From, Some(k)) => {
+                    conflicting[b.check].insert(k);
+                }
+                _ => {}
             }
         }
         Hazards {
@@ -228,6 +237,7 @@ impl<'a> Hazards<'a> {
             keyless_rejects,
             paired: paired.to_vec(),
             unexpected,
+            conflicting,
             empty: loaded.iter().map(|l| l.counts.records == 0).collect(),
         }
     }
@@ -241,6 +251,8 @@ impl<'a> Hazards<'a> {
 /// - a `missing` key when the check's sides share no key at all: investigate (the key mapping is
 ///   wrong, and every record would be replayed);
 /// - a `missing` key that `to` holds spelled with another case or spaces: investigate;
+/// - a `missing` key that `from` holds with conflicting payloads: investigate (which one, if
+///   any, to replay is for a person to decide);
 /// - a `missing` key while `to` has rejected rows whose key could not be read: replay, but review.
 fn adjusted_action(
     run: &RunPlan,
@@ -286,6 +298,12 @@ fn adjusted_action(
         if let Some(other) = hazards.unexpected[b.check].get(&folded(key)) {
             return investigate(format!(
                 "{to_name} holds {other:?}, which differs from this key only by case or spaces: a clean-up (trim, lowercase) may be missing"
+            ));
+        }
+        if hazards.conflicting[b.check].contains(key) {
+            let from_name = &run.sources[run.checks[b.check].from].name;
+            return investigate(format!(
+                "{from_name} holds this key more than once with different payloads (conflicting_duplicate): decide which, if any, {to_name} should have"
             ));
         }
         let keyless = hazards.keyless_rejects[to];

@@ -373,6 +373,46 @@ fn a_key_rejected_on_the_receiving_side_is_not_replayed() {
 }
 
 #[test]
+fn a_key_the_sender_holds_with_conflicting_payloads_is_not_replayed() {
+    let o = run(
+        &config("", ""),
+        &[
+            (
+                "a.csv",
+                b"k,amt\nK1,1.00\nD2,2.00\nD2,2.50\nD3,3.00\nD3,3.00\n",
+            ),
+            ("b.csv", b"k,amt\nK1,1.00\n"),
+        ],
+    );
+    assert_eq!(o.code, 1, "{}", o.described);
+    let repairs: Vec<(&str, &str, &str, &str)> = o
+        .breaks
+        .iter()
+        .map(|r| {
+            let (action, note) = (&r[r.len() - 2], &r[r.len() - 1]);
+            (r[1].as_str(), r[2].as_str(), action.as_str(), note.as_str())
+        })
+        .collect();
+    assert_eq!(
+        repairs,
+        [
+            (
+                "missing",
+                "D2",
+                "investigate",
+                "a holds this key more than once with different payloads (conflicting_duplicate): decide which, if any, b should have"
+            ),
+            ("conflicting_duplicate", "D2", "investigate", ""),
+            // A replayed delivery of one payload: that payload, once.
+            ("missing", "D3", "replay", ""),
+            ("duplicate", "D3", "reverse", ""),
+        ],
+        "{}",
+        o.described
+    );
+}
+
+#[test]
 fn a_json_row_naming_its_key_twice_holds_back_every_replay_into_its_source() {
     let b = r#"
 [[source]]
