@@ -140,8 +140,9 @@ fn totals_text(totals: &BTreeMap<Currency, i128>) -> String {
         .join(", ")
 }
 
-/// Why the run cannot be trusted: a source over its reject limit, or a source with no rows at all
-/// (a failed export looks exactly like that) unless the config says it may be empty.
+/// Why the run cannot be trusted: a source over its reject limit, a source with no rows at all
+/// (a failed export looks exactly like that) unless the config says it may be empty, or one whose
+/// every row was rejected.
 pub fn incomplete_reasons(plan: &RunPlan, loaded: &[Loaded]) -> Vec<String> {
     let mut out = Vec::new();
     for (s, l) in plan.sources.iter().zip(loaded) {
@@ -158,6 +159,14 @@ pub fn incomplete_reasons(plan: &RunPlan, loaded: &[Loaded]) -> Vec<String> {
             out.push(format!(
                 "source {:?} has no rows at all: a failed export looks like this (set allow_empty = true if it is normal)",
                 s.name
+            ));
+        }
+        // Within max_rejects or not, nothing of the source was compared.
+        if l.rows() > 0 && l.rejected() == l.rows() {
+            out.push(format!(
+                "source {:?} rejected every one of its {} rows: nothing of it was reconciled; see rejects.csv",
+                s.name,
+                l.rows()
             ));
         }
     }
@@ -962,14 +971,18 @@ pub fn terminal_table(r: &Report, out_dir: &Path) -> String {
         "\nper check: each break kind's count and amount at stake (sum of absolute amounts)\n",
     );
     for (i, (c, res)) in r.plan.checks.iter().zip(r.results).enumerate() {
-        let rate = if res.keys == 0 {
-            100.0
-        } else {
-            res.matched as f64 * 100.0 / res.keys as f64
+        // A share of no keys would read as a perfect night.
+        let matched = match res.keys {
+            0 => "nothing to match".to_string(),
+            n => format!(
+                "{} matched ({:.1}%)",
+                res.matched,
+                res.matched as f64 * 100.0 / n as f64
+            ),
         };
         s.push_str(&format!(
-            "\ncheck {} ({} -> {}): {} keys, {} matched ({rate:.1}%)",
-            c.name, r.plan.sources[c.from].name, r.plan.sources[c.to].name, res.keys, res.matched
+            "\ncheck {} ({} -> {}): {} keys, {matched}",
+            c.name, r.plan.sources[c.from].name, r.plan.sources[c.to].name, res.keys
         ));
         if !res.resolved.is_empty() {
             s.push_str(&format!(

@@ -320,6 +320,40 @@ fn a_source_without_rows_makes_the_run_incomplete_unless_allowed() {
 }
 
 #[test]
+fn a_source_whose_every_row_is_rejected_makes_the_run_incomplete() {
+    // Within max_rejects, but nothing of `a` was compared: not a reconciled night.
+    let files: &[(&str, &[u8])] = &[
+        ("a.csv", b"k,amt\nK1,12;50\nK2,7;00\n"),
+        ("b.csv", b"k,amt\nK1,12.50\n"),
+    ];
+    let o = run(&config("max_rejects = 5", ""), files);
+    assert_eq!(o.code, 2, "{}", o.described);
+    let reason = "source \"a\" rejected every one of its 2 rows: nothing of it was reconciled; see rejects.csv";
+    assert_eq!(o.summary["incomplete_reasons"], serde_json::json!([reason]));
+    assert!(
+        o.stderr.contains(&format!("incomplete: {reason}")),
+        "{}",
+        o.described
+    );
+    // The table does not call a check with no keys 100% matched.
+    let dir = tempfile::tempdir().unwrap();
+    for (name, bytes) in files {
+        fs::write(dir.path().join(name), bytes).unwrap();
+    }
+    fs::write(
+        dir.path().join("recon.toml"),
+        config("max_rejects = 5", "allow_empty = true"),
+    )
+    .unwrap();
+    fs::write(dir.path().join("b.csv"), "k,amt\n").unwrap();
+    let table = common::recon(dir.path(), &["run", "-c", "recon.toml", "-o", "out"]).stdout();
+    assert!(
+        table.contains("check ab (a -> b): 0 keys, nothing to match\n"),
+        "{table}"
+    );
+}
+
+#[test]
 fn keys_that_differ_only_by_case_or_spaces_are_warned_about() {
     let o = run(
         &config("", ""),
