@@ -918,7 +918,31 @@ fn find_files(pattern: &str, base: &Path, allow_empty: bool) -> Result<Vec<Input
         );
     }
     files.sort_by(|a, b| a.display.cmp(&b.display));
+    same_file_twice(&files)?;
     Ok(files)
+}
+
+/// Refuses one file matched by two paths (a `latest` link beside the dated exports, say): read
+/// twice, each of its rows would be a duplicate of itself.
+fn same_file_twice(files: &[InputFile]) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let mut seen: BTreeMap<(u64, u64), &str> = BTreeMap::new();
+        for f in files {
+            let meta =
+                fs::metadata(&f.path).with_context(|| format!("cannot read {}", f.display))?;
+            if let Some(first) = seen.insert((meta.dev(), meta.ino()), &f.display) {
+                bail!(
+                    "{first} and {} are one file (a link?): the path would read it twice; make the path match it once",
+                    f.display
+                );
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = files;
+    Ok(())
 }
 
 fn resolve_check(c: RawCheck, at: &str, sources: &[SourcePlan]) -> Result<CheckPlan> {

@@ -307,3 +307,19 @@ fn a_date_that_is_no_day_and_an_out_folder_that_is_no_folder_of_its_own_are_refu
         run.described
     );
 }
+
+#[test]
+fn one_file_matched_by_two_paths_is_refused_not_read_twice() {
+    // A `latest` link beside the dated export: read twice, every row would be a duplicate.
+    let dir = inputs(&GOOD.replace("path = \"psp.csv\"", "path = \"psp*.csv\""));
+    std::os::unix::fs::symlink("psp.csv", dir.path().join("psp-latest.csv")).unwrap();
+    let run = recon(dir.path(), &["run", "-c", "recon.toml", "-o", "out"]);
+    run.expect_code(2);
+    assert!(
+        run.stderr()
+            .contains("psp-latest.csv and psp.csv are one file (a link?): the path would read it twice; make the path match it once"),
+        "{}",
+        run.described
+    );
+    assert!(!dir.path().join("out").exists());
+}
