@@ -255,7 +255,7 @@ impl Ctx<'_> {
         let mut v = [tonight, carried].concat();
         v.sort_unstable();
         v.dedup();
-        v.sort_by_key(|&i| (recs[i as usize].at, recs[i as usize].origin));
+        v.sort_by_key(|&i| recs[i as usize].earliness());
         v
     }
 }

@@ -126,7 +126,7 @@ pub fn follow(
                 let cell = &mut tonight[at * n + k];
                 let earlier = |j: u32| {
                     let cur = &l.records[j as usize];
-                    (r.at, r.origin) < (cur.at, cur.origin)
+                    r.earliness() < cur.earliness()
                 };
                 if *cell == NONE || earlier(*cell) {
                     *cell = i as u32;

@@ -262,7 +262,7 @@ impl Joined<'_> {
                     out.clear();
                     out.extend(s.iter().filter(|e| side.key(e) == k).map(|e| e.id));
                     let recs = side.records;
-                    out.sort_by_key(|&i| (recs[i as usize].at, recs[i as usize].origin));
+                    out.sort_by_key(|&i| recs[i as usize].earliness());
                 };
                 pick(&self.from, rf, &mut fi);
                 pick(&self.to, rt, &mut ti);

@@ -301,6 +301,14 @@ impl Record {
             && self.account == other.account
             && self.extra == other.extra
     }
+
+    /// What orders a key's records earliest first: the time, then the business date, then the
+    /// file and line. A record without either (its source maps no time) was read tonight unless
+    /// carried over, and a carried one holds the date of the night that read it, so it comes
+    /// first: across nights, the posting kept is the first one made.
+    pub fn earliness(&self) -> (Option<DateTime<Utc>>, NaiveDate, Origin) {
+        (self.at, self.date.unwrap_or(NaiveDate::MAX), self.origin)
+    }
 }
 
 /// One finding about one key in one check. The names are stable: they appear in every output.
@@ -446,7 +454,7 @@ impl BreakKind {
                  status, account, extra fields; times may differ): a replay that was not de-duplicated.\n\
                  Why it matters: the amount was applied more than once.\n\
                  Example: two ledger postings of 12.50 EUR under ORD-9003.\n\
-                 Repair: reverse the extra postings, keeping the earliest (by time, then file and line)."
+                 Repair: reverse the extra postings, keeping the earliest (by time, then business date, then file and line)."
             }
             BreakKind::ConflictingDuplicate => {
                 "The key appears more than once in one source with different payloads: idempotency violated.\n\

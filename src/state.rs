@@ -427,41 +427,70 @@ pub fn carry_in(
 
 /// Places carried records among one partition's records (`loaded`, tonight's records of the keys
 /// the carried ones belong to) and indexes them per check. A record of a file read again tonight is
-/// taken from tonight's read, if its line still holds the same key; any other is appended after
-/// tonight's records, once however many checks carry it.
+/// taken from tonight's read where that file still holds the same posting: the same key, payload
+/// and time, on its old line or (rows added above it in a file that grows) another one. Any other
+/// is appended after tonight's records, once however many checks carry it: a posting that a file
+/// rewritten in place no longer holds is still counted.
 pub fn place(plan: &RunPlan, loaded: &mut [Loaded], carried: &[&CarriedRecord]) -> Vec<Carried> {
     let mut out = vec![Carried::new(); plan.checks.len()];
-    // Per source: records already placed, by (file, line); tonight's records of files read again.
-    let mut placed: Vec<HashMap<(&str, u64), u32>> = vec![HashMap::new(); plan.sources.len()];
-    for (s, l) in loaded.iter().enumerate() {
-        let files = &plan.sources[s].files;
-        let reread: BTreeSet<&str> = carried
-            .iter()
-            .filter(|r| r.source == s)
-            .map(|r| r.file.as_str())
-            .filter(|f| files.iter().any(|x| !x.carried && x.display == *f))
-            .collect();
-        if reread.is_empty() {
-            continue;
+    // Per carried record of a file read again tonight: tonight's records of its file and key.
+    let mut candidates: Vec<Vec<u32>> = vec![Vec::new(); carried.len()];
+    {
+        let mut wanted: Vec<HashMap<(&str, &str), Vec<usize>>> =
+            vec![HashMap::new(); plan.sources.len()];
+        for (j, r) in carried.iter().enumerate() {
+            let files = &plan.sources[r.source].files;
+            if files.iter().any(|x| !x.carried && x.display == r.file) {
+                let at = (r.file.as_str(), r.key.as_str());
+                wanted[r.source].entry(at).or_default().push(j);
+            }
         }
-        for (i, r) in l.records[..l.fresh].iter().enumerate() {
-            let file = files[r.origin.file as usize].display.as_str();
-            if reread.contains(file) {
-                placed[s].insert((file, r.origin.line), i as u32);
+        for (s, l) in loaded.iter().enumerate() {
+            if wanted[s].is_empty() {
+                continue;
+            }
+            let files = &plan.sources[s].files;
+            for (i, r) in l.records[..l.fresh].iter().enumerate() {
+                let file = files[r.origin.file as usize].display.as_str();
+                let Some(key) = r.key.as_deref() else {
+                    continue;
+                };
+                for &j in wanted[s].get(&(file, key)).into_iter().flatten() {
+                    candidates[j].push(i as u32);
+                }
             }
         }
     }
-    for r in carried {
+    // Per source: where each carried record (by its file and line) was placed, and tonight's
+    // records taken for one.
+    let mut placed: Vec<HashMap<(&str, u64), u32>> = vec![HashMap::new(); plan.sources.len()];
+    let mut taken: Vec<HashSet<u32>> = vec![HashSet::new(); plan.sources.len()];
+    for (r, candidates) in carried.iter().zip(&candidates) {
         let s = r.source;
-        let reread = placed[s]
-            .get(&(r.file.as_str(), r.line))
-            .copied()
-            .filter(|&i| loaded[s].records[i as usize].key.as_deref() == Some(r.key.as_str()));
-        let idx = match reread {
-            Some(i) => i,
+        let idx = match placed[s].get(&(r.file.as_str(), r.line)) {
+            Some(&i) => i,
             None => {
-                let i = loaded[s].records.len() as u32;
-                loaded[s].records.push(r.record.clone());
+                let records = &loaded[s].records;
+                let same = |i: &&u32| {
+                    let t = &records[**i as usize];
+                    !taken[s].contains(*i) && t.same_payload(&r.record) && t.at == r.record.at
+                };
+                // Its old line first, if that still holds it.
+                let line = |i: &&u32| records[**i as usize].origin.line == r.line;
+                let found = candidates
+                    .iter()
+                    .filter(line)
+                    .find(same)
+                    .or_else(|| candidates.iter().find(same))
+                    .copied();
+                let i = match found {
+                    Some(i) => i,
+                    None => {
+                        loaded[s].records.push(r.record.clone());
+                        (loaded[s].records.len() - 1) as u32
+                    }
+                };
+                taken[s].insert(i);
                 placed[s].insert((r.file.as_str(), r.line), i);
                 i
             }

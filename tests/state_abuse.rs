@@ -171,6 +171,88 @@ fn an_epoch_in_the_wrong_unit_is_rejected_not_dated_in_the_far_future() {
 }
 
 #[test]
+fn a_carried_posting_is_found_again_on_another_line_and_not_lost_to_a_rewritten_one() {
+    let time = r#"time = { column = "d", format = "%Y-%m-%d" }"#;
+    // A file that grows with rows added on top: K1 moved from line 2 to line 3.
+    let work = tempfile::tempdir().unwrap();
+    let d = work.path();
+    write(d, "recon.toml", &config("x.csv", time, "2d"));
+    write(
+        d,
+        "a/x.csv",
+        "id,amt,d\nK1,1.00,2026-12-01\nK2,2.00,2026-12-01\n",
+    );
+    write(d, "b/x.csv", "id,amt,d\nK2,2.00,2026-12-01\n");
+    night(d, "2026-12-01").expect_code(0);
+    assert_eq!(breaks(d, "2026-12-01"), ["ab,pending,K1"]);
+    write(
+        d,
+        "a/x.csv",
+        "id,amt,d\nK0,5.00,2026-12-02\nK1,1.00,2026-12-01\nK2,2.00,2026-12-01\n",
+    );
+    write(
+        d,
+        "b/x.csv",
+        "id,amt,d\nK2,2.00,2026-12-01\nK0,5.00,2026-12-02\n",
+    );
+    night(d, "2026-12-02").expect_code(0);
+    assert_eq!(breaks(d, "2026-12-02"), ["ab,pending,K1"]);
+    // A file rewritten in place: its line 2 now holds another posting of K1, which does not
+    // stand in for the one carried.
+    let work = tempfile::tempdir().unwrap();
+    let d = work.path();
+    write(d, "recon.toml", &config("x.csv", time, "2d"));
+    write(
+        d,
+        "a/x.csv",
+        "id,amt,d\nK1,1.00,2026-12-01\nK5,5.00,2026-12-01\n",
+    );
+    write(d, "b/x.csv", "id,amt,d\nK5,5.00,2026-12-01\n");
+    night(d, "2026-12-01").expect_code(0);
+    write(
+        d,
+        "a/x.csv",
+        "id,amt,d\nK1,7.00,2026-12-02\nK6,6.00,2026-12-02\n",
+    );
+    write(d, "b/x.csv", "id,amt,d\nK6,6.00,2026-12-02\n");
+    night(d, "2026-12-02").expect_code(1);
+    let found = breaks(d, "2026-12-02");
+    assert!(
+        found.contains(&"ab,conflicting_duplicate,K1".to_string()),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn without_times_the_posting_of_an_earlier_night_is_the_one_kept() {
+    let work = tempfile::tempdir().unwrap();
+    let d = work.path();
+    write(
+        d,
+        "recon.toml",
+        &config("{date}.csv", "allow_empty = true", "2d"),
+    );
+    write(d, "a/2026-12-01.csv", "id,amt\nK3,10.00\n");
+    write(d, "b/2026-12-01.csv", "id,amt\nK3,10.00\nK3,10.00\n");
+    write(d, "a/2026-12-02.csv", "id,amt\n");
+    write(d, "b/2026-12-02.csv", "id,amt\nK3,10.00\n");
+    night(d, "2026-12-01").expect_code(1);
+    night(d, "2026-12-02").expect_code(1);
+    let plan = fs::read_to_string(d.join("out-2026-12-02/repairs.jsonl")).unwrap();
+    let reverse: serde_json::Value = serde_json::from_str(plan.lines().next().unwrap()).unwrap();
+    assert_eq!(reverse["action"], "reverse", "{plan}");
+    assert_eq!(reverse["keep"]["file"], "b/2026-12-01.csv", "{plan}");
+    assert_eq!(reverse["keep"]["line"], 2, "{plan}");
+    let reversed: Vec<String> = reverse["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| format!("{}:{}", e["file"].as_str().unwrap(), e["line"]))
+        .collect();
+    assert_eq!(reversed, ["b/2026-12-01.csv:3", "b/2026-12-02.csv:2"]);
+}
+
+#[test]
 fn a_source_without_time_takes_the_night_it_was_read_and_escalates() {
     let work = tempfile::tempdir().unwrap();
     let d = work.path();
