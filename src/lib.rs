@@ -44,6 +44,16 @@ pub(crate) fn proptest_config(
 }
 use crate::report::{ExitStatus, Report};
 
+/// Writes `text` to stdout, flushed. A closed pipe (`recon explain | head -1`) is not an error: the
+/// reader took what it wanted. Anything else (a full disk) is.
+pub fn write_stdout(text: &str) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}
+
 /// Runs a reconciliation end to end: plan, load, match, classify, plan repairs, write outputs.
 /// Returns the exit status; `Err` means the run could not be carried out (exit 2).
 pub fn run(args: &cli::RunArgs) -> Result<ExitStatus> {
@@ -257,8 +267,11 @@ pub fn run(args: &cli::RunArgs) -> Result<ExitStatus> {
     }
     if !args.quiet {
         let text = report::terminal_table(&report, &args.out);
-        // A closed pipe (`recon run ... | head`) is not an error: the outputs are already written.
-        let _ = std::io::stdout().lock().write_all(text.as_bytes());
+        // The outputs are already written: a table that cannot be shown does not change what the
+        // run found, but is said.
+        if let Err(e) = write_stdout(&text) {
+            let _ = writeln!(stderr, "warning: cannot write the table to stdout: {e}");
+        }
     }
     // The records are not freed one by one: the process ends here, and at 10 million records
     // dropping them took half a second.

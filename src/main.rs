@@ -70,11 +70,13 @@ fn main() -> ExitCode {
                     format!("{} (repair: {repair})\n{}\n", k.name(), k.explanation())
                 })
                 .collect();
-            // A closed pipe (`recon explain | head -1`) is not an error.
-            let _ = std::io::stdout()
-                .lock()
-                .write_all(text.join("\n").as_bytes());
-            ExitCode::SUCCESS
+            match recon::write_stdout(&text.join("\n")) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    say_err!("error: cannot write to stdout: {e}");
+                    ExitCode::from(2)
+                }
+            }
         }
     }
 }

@@ -303,14 +303,44 @@ fn a_column_named_twice_in_the_header_is_ambiguous() {
 }
 
 #[test]
-fn explain_into_a_full_disk_is_not_a_panic() {
-    let full = fs::File::create("/dev/full").unwrap();
-    let status = std::process::Command::new(env!("CARGO_BIN_EXE_recon"))
-        .arg("explain")
-        .stdout(full)
-        .status()
-        .unwrap();
-    assert_eq!(status.code(), Some(0));
+fn stdout_on_a_full_disk_is_said_not_a_panic() {
+    let into_full = |args: &[&str], cwd: &std::path::Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_recon"))
+            .args(args)
+            .current_dir(cwd)
+            .stdout(fs::File::create("/dev/full").unwrap())
+            .output()
+            .unwrap()
+    };
+    let here = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    // explain has nothing but stdout: it fails.
+    let o = into_full(&["explain"], here);
+    assert_eq!(o.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.starts_with("error: cannot write to stdout: "),
+        "{stderr}"
+    );
+    // A run's outputs are written: its exit code stays what it found, and the lost table is said.
+    let dir = tempfile::tempdir().unwrap();
+    let config = here.join("fixtures/shop/recon.toml");
+    let out = dir.path().join("out");
+    let args = [
+        "run",
+        "-c",
+        config.to_str().unwrap(),
+        "--date",
+        "2026-12-01",
+        "-o",
+    ];
+    let o = into_full(&[&args[..], &[out.to_str().unwrap()]].concat(), dir.path());
+    assert_eq!(o.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains("warning: cannot write the table to stdout: "),
+        "{stderr}"
+    );
+    assert!(out.join("summary.json").exists());
 }
 
 #[test]
