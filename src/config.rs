@@ -1046,7 +1046,7 @@ fn resolve_check(c: RawCheck, at: &str, sources: &[SourcePlan]) -> Result<CheckP
         match v {
             None => Ok(Window::default()),
             Some(t) => Window::parse(t).ok_or_else(|| {
-                anyhow!("{at}.{key}: expected days such as \"2d\", or business days such as \"3bd\", found {t:?}")
+                anyhow!("{at}.{key}: expected days such as \"2d\", or business days such as \"3bd\", at most 999, found {t:?}")
             }),
         }
     };

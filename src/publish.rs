@@ -133,6 +133,15 @@ impl OutputLock {
         let Ok(meta) = fs::symlink_metadata(&self.out) else {
             return Ok(());
         };
+        if meta.file_type().is_symlink() {
+            // The new outputs take --out's place by a rename, which would replace the link itself.
+            bail!(
+                "--out {} is a link: give the folder it leads to ({}) instead",
+                self.out.display(),
+                fs::canonicalize(&self.out)
+                    .map_or_else(|e| e.to_string(), |p| p.display().to_string())
+            );
+        }
         if !meta.is_dir() {
             bail!("--out {} exists and is not a folder", self.out.display());
         }

@@ -177,7 +177,7 @@ fn each_mistake_exits_2_and_names_where() {
         "recon.toml: ",
         "recon.toml: currencies: \"yen\" is not a three-letter upper-case currency code",
         "recon.toml: source[2] (\"bank\"): not used by any [[check]]",
-        "recon.toml: check[0].window: expected days such as \"2d\", or business days such as \"3bd\", found \"2\"",
+        "recon.toml: check[0].window: expected days such as \"2d\", or business days such as \"3bd\", at most 999, found \"2\"",
         "recon.toml: run.cutoff: \"5pm\" is not a local time HH:MM",
         "recon.toml: source[0].time.dst: only naive local times can fall into a DST gap or overlap",
         "recon.toml: source[1].time.dst: expected \"reject\", \"earlier\" or \"later\", found \"first\"",
@@ -306,6 +306,18 @@ fn a_date_that_is_no_day_and_an_out_folder_that_is_no_folder_of_its_own_are_refu
         "{}",
         run.described
     );
+    // A link would be replaced by the new folder, not followed.
+    fs::create_dir(dir.path().join("real")).unwrap();
+    std::os::unix::fs::symlink("real", dir.path().join("latest")).unwrap();
+    let run = recon(dir.path(), &["run", "-c", "recon.toml", "-o", "latest"]);
+    assert_eq!(run.code(), 2, "{}", run.described);
+    let real = fs::canonicalize(dir.path().join("real")).unwrap();
+    let want = format!(
+        "error: --out latest is a link: give the folder it leads to ({}) instead",
+        real.display()
+    );
+    assert!(run.stderr().starts_with(&want), "{}", run.described);
+    assert!(dir.path().join("latest").is_symlink());
 }
 
 #[test]

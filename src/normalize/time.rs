@@ -175,8 +175,15 @@ impl TimeFormat {
         let written = sample.format(text).to_string();
         let zone = Zone::Fixed(FixedOffset::east_opt(3600).expect("valid offset"));
         if parse_time(&written, &format, Some(&zone), DstRule::Reject).is_err() {
+            // An offset is only read with a time of day to apply it to.
+            let need = match format {
+                TimeFormat::WithOffset(_) => {
+                    "it needs a full date and a time of day (%H:%M) with its offset"
+                }
+                _ => "it needs a full date",
+            };
             return Err(format!(
-                "{text:?} cannot be read back (a time written with it, {written:?}, does not parse): it needs a full date"
+                "{text:?} cannot be read back (a time written with it, {written:?}, does not parse): {need}"
             ));
         }
         Ok(format)
@@ -584,6 +591,23 @@ mod tests {
             ),
             Err(TimeError::OutOfRange)
         );
+    }
+
+    #[test]
+    fn a_pattern_that_cannot_read_back_what_it_writes_says_what_it_lacks() {
+        let err = TimeFormat::parse("%Y-%m-%d%z").unwrap_err();
+        assert!(
+            err.ends_with(
+                "does not parse): it needs a full date and a time of day (%H:%M) with its offset"
+            ),
+            "{err}"
+        );
+        let err = TimeFormat::parse("%Y-%m").unwrap_err();
+        assert!(
+            err.ends_with("does not parse): it needs a full date"),
+            "{err}"
+        );
+        assert!(TimeFormat::parse("%Y-%m-%d %H:%M%z").is_ok());
     }
 
     #[test]
