@@ -232,7 +232,7 @@ fn ambiguous_values_are_rejected_not_guessed() {
 }
 
 #[test]
-fn duplicate_json_keys_are_rejected() {
+fn duplicate_json_keys_and_a_scalar_on_a_mapped_path_are_rejected_as_such() {
     let a = r#"
 [[source]]
 name = "a"
@@ -247,13 +247,14 @@ max_rejects = 5
         a,
         "",
         &[
-            ("a.jsonl", b"{\"k\":\"K1\",\"p\":{\"amt\":\"1.00\",\"amt\":\"999.00\"}}\n{\"k\":\"K2\",\"p\":{\"amt\":\"2.00\"},\"x\":1,\"x\":2}\n"),
+            ("a.jsonl", b"{\"k\":\"K1\",\"p\":{\"amt\":\"1.00\",\"amt\":\"999.00\"}}\n{\"k\":\"K2\",\"p\":{\"amt\":\"2.00\"},\"x\":1,\"x\":2}\n{\"k\":\"K3\",\"p\":\"3.00\"}\n"),
             ("b.csv", b"k,amt,cur\nK2,200,EUR\n"),
         ],
     );
     assert_eq!(
         o.rejects,
-        "a,a.jsonl,1,,\"not valid JSON at column 33: the key \"\"amt\"\" appears twice\",\"{\"\"k\"\":\"\"K1\"\",\"\"p\"\":{\"\"amt\"\":\"\"1.00\"\",\"\"amt\"\":\"\"999.00\"\"}}\"\n",
+        "a,a.jsonl,1,,\"the key \"\"amt\"\" appears twice (at column 33)\",\"{\"\"k\"\":\"\"K1\"\",\"\"p\"\":{\"\"amt\"\":\"\"1.00\"\",\"\"amt\"\":\"\"999.00\"\"}}\"\n\
+         a,a.jsonl,3,,\"invalid type: string \"\"3.00\"\", expected an object under \"\"p\"\", which a mapped path goes into (at column 20)\",\"{\"\"k\"\":\"\"K3\"\",\"\"p\"\":\"\"3.00\"\"}\"\n",
         "{}",
         o.described
     );

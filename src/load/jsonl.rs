@@ -67,6 +67,8 @@ enum Slot<'a> {
 struct ObjectSeed<'n, 'o, 'a> {
     node: &'n Node,
     slots: &'o mut Vec<Slot<'a>>,
+    /// The key whose value this is (`None`: the line itself).
+    under: Option<&'n str>,
 }
 
 impl<'de, 'n, 'o> DeserializeSeed<'de> for ObjectSeed<'n, 'o, 'de> {
@@ -80,7 +82,10 @@ impl<'de, 'n, 'o> Visitor<'de> for ObjectSeed<'n, 'o, 'de> {
     type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a JSON object")
+        match self.under {
+            None => f.write_str("a JSON object"),
+            Some(key) => write!(f, "an object under {key:?}, which a mapped path goes into"),
+        }
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
@@ -109,10 +114,11 @@ impl<'de, 'n, 'o> Visitor<'de> for ObjectSeed<'n, 'o, 'de> {
                     }
                     self.slots[*slot] = map.next_value_seed(ScalarSeed(name))?;
                 }
-                Some((_, Child::Branch(node))) => {
+                Some((name, Child::Branch(node))) => {
                     map.next_value_seed(ObjectSeed {
                         node,
                         slots: self.slots,
+                        under: Some(name),
                     })?;
                 }
             }
@@ -498,6 +504,7 @@ pub(super) fn load<R: BufRead>(
                 ObjectSeed {
                     node: &tree,
                     slots: &mut slots,
+                    under: None,
                 }
                 .deserialize(&mut de)
                 .and_then(|()| de.end())
@@ -508,11 +515,15 @@ pub(super) fn load<R: BufRead>(
                     // serde_json says "at line 1 column C" of the one-line document: keep the column.
                     let msg = e.to_string();
                     let msg = msg.split(" at line ").next().unwrap_or(&msg);
-                    b.reject(
-                        "",
-                        format!("not valid JSON at column {}: {msg}", e.column()),
-                        &raw_line(),
-                    );
+                    let why = match e.classify() {
+                        // Valid JSON that cannot be read as mapped: a key given twice, a value
+                        // of another type than the mapped path needs.
+                        serde_json::error::Category::Data => {
+                            format!("{msg} (at column {})", e.column())
+                        }
+                        _ => format!("not valid JSON at column {}: {msg}", e.column()),
+                    };
+                    b.reject("", why, &raw_line());
                     None
                 }
                 Ok(()) => {
@@ -553,6 +564,7 @@ fn readable_key(source: &SourcePlan, bytes: &[u8]) -> Option<Key> {
     let seed = ObjectSeed {
         node: &tree,
         slots: &mut slots,
+        under: None,
     };
     seed.deserialize(&mut de).and_then(|()| de.end()).ok()?;
     match &slots[source.key.slot] {
@@ -640,6 +652,7 @@ mod tests {
         ObjectSeed {
             node: tree,
             slots: &mut slots,
+            under: None,
         }
         .deserialize(&mut de)
         .and_then(|()| de.end())
