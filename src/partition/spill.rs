@@ -427,7 +427,7 @@ fn encode(r: &Record, ids: &[u32], last: &mut Prev, out: &mut Vec<u8>) {
     out.push(flags);
     if let Some(k) = &r.key {
         varint(out, k.len() as u64);
-        out.extend_from_slice(k.as_bytes());
+        put_bytes(out, k.as_bytes());
     }
     if let Some(a) = r.amount {
         varint(out, zigzag(a.0));
@@ -461,7 +461,7 @@ fn encode(r: &Record, ids: &[u32], last: &mut Prev, out: &mut Vec<u8>) {
         match *ids.next().expect("an id for every shared value") {
             crate::load::NOT_INTERNED => {
                 varint(out, (v.len() as u64) << 1 | 1);
-                out.extend_from_slice(v.as_bytes());
+                put_bytes(out, v.as_bytes());
             }
             id => varint(out, u64::from(id) << 1),
         };
@@ -485,6 +485,29 @@ fn encode(r: &Record, ids: &[u32], last: &mut Prev, out: &mut Vec<u8>) {
     // Lines only grow within a chunk's file (and wrap back exactly if they ever did not).
     varint(out, r.origin.line.wrapping_sub(last.line));
     last.line = r.origin.line;
+}
+
+/// Appends `b`: up to 32 bytes (a key, an account) in copies of a fixed size, two overlapping,
+/// which compile to a few moves, where a copy of the slice's own length is a call to memcpy (two
+/// per record, 6% of the 5M benchmark's time with the other copies of that size).
+#[inline]
+fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
+    let n = b.len();
+    if !(8..=32).contains(&n) {
+        out.extend_from_slice(b);
+        return;
+    }
+    let at = out.len();
+    out.resize(at + 32, 0);
+    let room: &mut [u8; 32] = (&mut out[at..at + 32]).try_into().expect("32 bytes");
+    if n >= 16 {
+        room[..16].copy_from_slice(&b[..16]);
+        room[n - 16..n].copy_from_slice(&b[n - 16..]);
+    } else {
+        room[..8].copy_from_slice(&b[..8]);
+        room[n - 8..n].copy_from_slice(&b[n - 8..]);
+    }
+    out.truncate(at + n);
 }
 
 fn zigzag(v: i64) -> u64 {
@@ -625,6 +648,17 @@ mod tests {
         assert!((1..=3).contains(&chunk.parts.len()), "{:?}", chunk.parts);
         assert!(chunk.parts.windows(2).all(|w| w[0].0 < w[1].0));
         assert_eq!((0..4096).map(|p| chunk.count(p)).sum::<usize>(), 3);
+    }
+
+    #[test]
+    fn bytes_of_any_length_are_appended_whole() {
+        let b: Vec<u8> = (1..=40u8).collect();
+        for n in 0..=40 {
+            let mut out = vec![0xEE; 3];
+            put_bytes(&mut out, &b[..n]);
+            assert_eq!(out[..3], [0xEE; 3]);
+            assert_eq!(out[3..], b[..n], "{n} bytes");
+        }
     }
 
     #[test]
