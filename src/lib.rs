@@ -160,7 +160,7 @@ pub fn run(args: &cli::RunArgs) -> Result<ExitStatus> {
     let paired: Vec<bool> = (plan.checks.iter().zip(&results))
         .map(|(c, r)| !report::shares_no_key(&loaded, c, r))
         .collect();
-    let mut repairs = repair::plan(&plan, &loaded, &breaks, &paired);
+    let mut repairs = repair::plan(&plan, &loaded, &breaks, &paired, &previous.held);
     // A night skipped between the state read and this one: records its files hold were never read,
     // so a `missing` here may have been delivered on that night. Nothing is replayed blindly.
     let skipped = previous
@@ -231,13 +231,8 @@ pub fn run(args: &cli::RunArgs) -> Result<ExitStatus> {
     if let Some(dir) = &args.state
         && status != ExitStatus::Untrusted
     {
-        let repair_ids: Vec<Option<String>> = repairs
-            .of_break
-            .iter()
-            .map(|i| i.map(|i| repairs.repairs[i].id.clone()))
-            .collect();
         let (open, records) =
-            state::open_items(&plan, &loaded, &results, &breaks, &repair_ids, &previous);
+            state::open_items(&plan, &loaded, &results, &breaks, &repairs, &previous);
         let next = state::StateFile {
             format: state::FORMAT.to_string(),
             date: plan.date.to_string(),

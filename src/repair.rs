@@ -83,8 +83,14 @@ pub fn exposure(plan: &RunPlan, loaded: &[Loaded], b: &Break) -> Option<(Currenc
 /// Builds the plan from breaks sorted in output order. Breaks of different checks that ask for the
 /// very same instruction (a duplicate posting seen from two checks) share one repair, owned by the
 /// first check, so applying the plan never reverses a posting twice.
-pub fn plan(run: &RunPlan, loaded: &[Loaded], breaks: &[Break], paired: &[bool]) -> Plan {
-    let hazards = Hazards::new(run, loaded, breaks, paired);
+pub fn plan(
+    run: &RunPlan,
+    loaded: &[Loaded],
+    breaks: &[Break],
+    paired: &[bool],
+    held: &HashMap<(usize, String), String>,
+) -> Plan {
+    let hazards = Hazards::new(run, loaded, breaks, paired, held);
     let mut repairs: Vec<Repair> = Vec::new();
     let mut of_break = Vec::with_capacity(breaks.len());
     let mut seen: HashMap<Identity, usize> = HashMap::new();
@@ -190,10 +196,24 @@ struct Hazards<'a> {
     conflicting: Vec<HashSet<&'a str>>,
     /// Per source, whether it has no record tonight (a source allowed to be empty).
     empty: Vec<bool>,
+    /// Per (check, key): why its replay was held back on an earlier night.
+    held: &'a HashMap<(usize, String), String>,
+}
+
+/// Whether `r`, the repair of `b`, was held back: made `investigate` where its kind asks for an
+/// automated action.
+pub fn held_back(b: &Break, r: &Repair) -> bool {
+    r.action == Action::Investigate && b.kind.action() != Action::Investigate
 }
 
 impl<'a> Hazards<'a> {
-    fn new(run: &RunPlan, loaded: &'a [Loaded], breaks: &'a [Break], paired: &[bool]) -> Self {
+    fn new(
+        run: &RunPlan,
+        loaded: &'a [Loaded],
+        breaks: &'a [Break],
+        paired: &[bool],
+        held: &'a HashMap<(usize, String), String>,
+    ) -> Self {
         let rejected = loaded
             .iter()
             .map(|l| {
@@ -238,6 +258,7 @@ impl<'a> Hazards<'a> {
             paired: paired.to_vec(),
             unexpected,
             conflicting,
+            held,
             empty: loaded.iter().map(|l| l.counts.records == 0).collect(),
         }
     }
@@ -279,6 +300,11 @@ fn adjusted_action(
     }
     if b.kind == BreakKind::Missing {
         let key = b.key.as_deref().unwrap_or("");
+        // Held back on an earlier night: tonight's data may no longer show why (a rejected row
+        // is not read again), and the instruction already issued must keep its id.
+        if let Some(why) = hazards.held.get(&(b.check, key.to_string())) {
+            return investigate(format!("held back since it was first seen: {why}"));
+        }
         if let Some(o) = hazards.rejected[to].get(key) {
             let file = run.sources[to]
                 .files

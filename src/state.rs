@@ -91,6 +91,10 @@ pub struct OpenItem {
     /// The business date of the run that first reported the key in this check.
     pub first_seen: String,
     pub repair_ids: Vec<String>,
+    /// Why its replay was held back (made `investigate`) when it was first planned: held back
+    /// on every later night too, so that no night turns it into another, automated instruction.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -288,6 +292,8 @@ pub struct Previous {
     /// Per check, the keys open as an amount mismatch or a duplicate: later postings under them
     /// are read as corrections (see `classify`).
     pub correctable: Vec<HashSet<String>>,
+    /// Per (check, key): why its replay was held back on an earlier night (see [`OpenItem::held`]).
+    pub held: HashMap<(usize, String), String>,
     pub flows: Vec<FlowItem>,
     /// What could not be carried (a check or source no longer in the config).
     pub warnings: Vec<String>,
@@ -362,6 +368,9 @@ pub fn carry_in(
                 }
                 out.open
                     .insert((c, item.key.clone()), (first, item.kinds.clone()));
+                if let Some(why) = &item.held {
+                    out.held.insert((c, item.key.clone()), why.clone());
+                }
             }
             None => *dropped.entry(item.check.clone()).or_default() += 1,
         }
@@ -649,11 +658,12 @@ pub fn open_items(
     loaded: &[Loaded],
     results: &[CheckResult],
     breaks: &[Break],
-    repair_ids: &[Option<String>],
+    repairs: &crate::repair::Plan,
     previous: &Previous,
 ) -> (Vec<OpenItem>, Vec<StoredRecord>) {
     let mut items: BTreeMap<(usize, String), OpenItem> = BTreeMap::new();
-    for (b, id) in breaks.iter().zip(repair_ids) {
+    for (b, repair) in breaks.iter().zip(&repairs.of_break) {
+        let repair = repair.map(|i| &repairs.repairs[i]);
         let Some(key) = &b.key else { continue };
         if b.kind == BreakKind::Late {
             continue;
@@ -670,10 +680,14 @@ pub fn open_items(
                 kinds: Vec::new(),
                 first_seen: first.to_string(),
                 repair_ids: Vec::new(),
+                held: previous.held.get(&(b.check, key.clone())).cloned(),
             });
         item.kinds.push(b.kind.name().to_string());
-        if let Some(id) = id {
-            item.repair_ids.push(id.clone());
+        if let Some(r) = repair {
+            item.repair_ids.push(r.id.clone());
+            if item.held.is_none() && crate::repair::held_back(b, r) {
+                item.held = r.note.clone();
+            }
         }
     }
     let mut records = BTreeSet::new();

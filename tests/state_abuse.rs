@@ -253,6 +253,51 @@ fn without_times_the_posting_of_an_earlier_night_is_the_one_kept() {
 }
 
 #[test]
+fn a_replay_held_back_stays_held_back_under_its_id_on_later_nights() {
+    // Night 1: b rejects its row of R1, so R1's replay is held back (it would post R1 twice once
+    // that row is fixed). Night 2 does not read that row again: the replay stays held back.
+    let work = tempfile::tempdir().unwrap();
+    let d = work.path();
+    let time = "time = { column = \"t\" }\nmax_rejects = 5\nallow_empty = true";
+    write(d, "recon.toml", &config("{date}.csv", time, "0d"));
+    write(
+        d,
+        "a/2026-12-01.csv",
+        "id,amt,t\nR1,10.00,2026-12-01T10:00:00Z\nOK1,1.00,2026-12-01T10:00:00Z\n",
+    );
+    write(
+        d,
+        "b/2026-12-01.csv",
+        "id,amt,t\nR1,10.0x,2026-12-01T10:00:00Z\nOK1,1.00,2026-12-01T10:00:00Z\n",
+    );
+    for side in ["a", "b"] {
+        write(
+            d,
+            &format!("{side}/2026-12-02.csv"),
+            "id,amt,t\nOK2,1.00,2026-12-02T10:00:00Z\n",
+        );
+    }
+    let repair = |date: &str| -> serde_json::Value {
+        night(d, date).expect_code(1);
+        let plan = fs::read_to_string(d.join(format!("out-{date}/repairs.jsonl"))).unwrap();
+        assert_eq!(plan.lines().count(), 1, "{plan}");
+        serde_json::from_str(&plan).unwrap()
+    };
+    let first = repair("2026-12-01");
+    assert_eq!(first["action"], "investigate");
+    let why = "b has a rejected row with this key (b/2026-12-01.csv:2, see rejects.csv): fix that row instead of replaying";
+    assert_eq!(first["note"], why);
+    let second = repair("2026-12-02");
+    assert_eq!(second["action"], "investigate");
+    assert_eq!(second["automation"], "manual");
+    assert_eq!(second["id"], first["id"]);
+    assert_eq!(
+        second["note"],
+        format!("held back since it was first seen: {why}")
+    );
+}
+
+#[test]
 fn a_source_without_time_takes_the_night_it_was_read_and_escalates() {
     let work = tempfile::tempdir().unwrap();
     let d = work.path();
