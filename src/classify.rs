@@ -375,7 +375,8 @@ fn classify_key(
         (Some(&a), None) => {
             let opened = date(&from.records[a as usize]);
             let closes = day.holidays.window_end(opened, check.window);
-            if day.date < closes {
+            // An untimed check compares no dates: a record dated after the night is missing too.
+            if check.timed && day.date < closes {
                 let mut x = Finding::new(BreakKind::Pending, Side::To, f, &[]);
                 x.timing = Some(format!(
                     "from on {opened}, window {} open until {closes}",
@@ -389,7 +390,7 @@ fn classify_key(
         (None, Some(&b)) => {
             let opened = date(&to.records[b as usize]);
             let closes = day.holidays.window_end(opened, check.lead);
-            if day.date < closes {
+            if check.timed && day.date < closes {
                 let mut x = Finding::new(BreakKind::Pending, Side::From, &[], t);
                 x.timing = Some(format!(
                     "to on {opened}, lead {} open until {closes}",

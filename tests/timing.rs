@@ -58,6 +58,54 @@ fn summary(out: &Path) -> serde_json::Value {
 }
 
 #[test]
+fn an_untimed_check_compares_no_dates_even_after_the_night() {
+    // Records dated after the night (an export run past midnight): without window or lead they
+    // are missing and unexpected, not pending on a window the check does not have.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    fs::create_dir_all(d.join("a")).unwrap();
+    fs::create_dir_all(d.join("b")).unwrap();
+    fs::write(d.join("recon.toml"), config("", "a/x.csv", "b/x.csv", "")).unwrap();
+    fs::write(
+        d.join("a/x.csv"),
+        "k,amt,d\nK1,1.00,2026-12-01\nK2,250.00,2026-12-02\n",
+    )
+    .unwrap();
+    fs::write(
+        d.join("b/x.csv"),
+        "k,amt,d\nK1,1.00,2026-12-01\nK4,900.00,2026-12-02\n",
+    )
+    .unwrap();
+    recon(
+        d,
+        &[
+            "run",
+            "-q",
+            "-c",
+            "recon.toml",
+            "--date",
+            "2026-12-01",
+            "-o",
+            "out",
+        ],
+    )
+    .expect_code(1);
+    let kinds: Vec<(String, String, String)> = breaks(&d.join("out"))
+        .into_iter()
+        .map(|[kind, key, _, timing, _, _, repair]| (kind, key, timing + &repair))
+        .collect();
+    let row =
+        |k: &str, key: &str, repair: &str| (k.to_string(), key.to_string(), repair.to_string());
+    assert_eq!(
+        kinds,
+        [
+            row("missing", "K2", "replay"),
+            row("unexpected", "K4", "investigate")
+        ]
+    );
+}
+
+#[test]
 fn window_and_lead_in_both_directions() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
