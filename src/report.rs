@@ -173,10 +173,12 @@ pub fn incomplete_reasons(plan: &RunPlan, loaded: &[Loaded]) -> Vec<String> {
     out
 }
 
-/// Whether a check's sides both hold records (keyed or not) and share no key: a wrong key column
-/// or clean-up (or one left blank). An empty side (a bank that sent nothing on a Sunday) is not.
+/// Whether a check's sides both hold records of tonight (keyed or not) and share no key: a wrong
+/// key column or clean-up (or one left blank). An empty side (a bank that sent nothing on a
+/// Sunday) is not, even if it carries records of earlier nights (`--state`): those were read with
+/// the same mapping, and are only the few still waiting for their counterpart.
 pub fn shares_no_key(loaded: &[Loaded], check: &CheckPlan, res: &CheckResult) -> bool {
-    let held = |s: usize| loaded[s].counts.records + loaded[s].counts.carried > 0;
+    let held = |s: usize| loaded[s].counts.records > 0;
     held(check.from) && held(check.to) && res.paired == 0
 }
 

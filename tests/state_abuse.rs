@@ -113,6 +113,63 @@ fn a_folder_read_again_does_not_count_a_carried_record_twice() {
 }
 
 #[test]
+fn a_quiet_night_with_only_carried_records_on_one_side_is_no_wrong_key_column() {
+    // Night 2: a sends nothing, b one new record. a's only record is K2, carried since night 1:
+    // the sides share no key, but that is a quiet night, not a key mapping gone wrong, and K2's
+    // replay stands as it was (a wrong mapping would have shown on night 1).
+    let work = tempfile::tempdir().unwrap();
+    let d = work.path();
+    let time = "time = { column = \"t\" }\nallow_empty = true";
+    write(d, "recon.toml", &config("{date}.csv", time, "0d"));
+    write(
+        d,
+        "a/2026-03-02.csv",
+        "id,amt,t\nK1,1.00,2026-03-02T10:00:00Z\nK2,2.00,2026-03-02T10:00:00Z\n",
+    );
+    write(
+        d,
+        "b/2026-03-02.csv",
+        "id,amt,t\nK1,1.00,2026-03-02T10:00:00Z\n",
+    );
+    write(d, "a/2026-03-03.csv", "id,amt,t\n");
+    write(
+        d,
+        "b/2026-03-03.csv",
+        "id,amt,t\nX3,3.00,2026-03-03T10:00:00Z\n",
+    );
+    let plan = |date: &str| -> Vec<serde_json::Value> {
+        let text = fs::read_to_string(d.join(format!("out-{date}/repairs.jsonl"))).unwrap();
+        text.lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    night(d, "2026-03-02").expect_code(1);
+    let first = plan("2026-03-02");
+    assert_eq!((first.len(), &first[0]["action"]), (1, &"replay".into()));
+    let second = night(d, "2026-03-03");
+    second.expect_code(1);
+    assert_eq!(
+        breaks(d, "2026-03-03"),
+        ["ab,missing,K2", "ab,unexpected,X3"]
+    );
+    let replay = plan("2026-03-03")
+        .into_iter()
+        .find(|r| r["key"] == "K2")
+        .unwrap();
+    assert_eq!(replay["action"], "replay");
+    assert_eq!(replay["id"], first[0]["id"]);
+    let summary: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(d.join("out-2026-03-03/summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        summary["warnings"],
+        serde_json::json!([]),
+        "{}",
+        second.stderr()
+    );
+}
+
+#[test]
 fn a_line_that_now_holds_another_key_does_not_stand_in_for_the_carried_record() {
     let work = tempfile::tempdir().unwrap();
     let d = work.path();
