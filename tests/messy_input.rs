@@ -596,3 +596,60 @@ fn a_run_may_give_a_currency_another_exponent() {
     let o = run(&format!("[currencies]\nJPY = 2\n{a}"), files);
     assert_eq!((o.code, o.rejects.as_str()), (0, ""), "{}", o.described);
 }
+
+#[test]
+fn a_json_source_with_many_mapped_fields_reads_every_one() {
+    // Fifteen mapped fields, more than a line's slots on the stack: the last ones still compare,
+    // on a flat line and on one the serde path reads (it holds an object).
+    let extra = (1..=12)
+        .map(|i| format!("f{i:02} = \"f{i:02}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let source = |name: &str| {
+        format!(
+            "[[source]]\nname = \"{name}\"\nformat = \"jsonl\"\npath = \"{name}.jsonl\"\nkey = {{ column = \"k\" }}\namount = {{ column = \"amt\" }}\ncurrency = {{ value = \"EUR\" }}\nextra = {{ {extra} }}\n"
+        )
+    };
+    let config = format!(
+        "{}\n{}\n[[check]]\nname = \"ab\"\nfrom = \"a\"\nto = \"b\"\ncompare = [\"amount\", \"f01\", \"f12\"]\n",
+        source("a"),
+        source("b")
+    );
+    let line = |k: &str, f01: &str, f12: &str, more: &str| {
+        let middle: String = (2..=11).map(|i| format!(",\"f{i:02}\":\"v{i}\"")).collect();
+        format!(
+            "{{\"k\":\"{k}\",\"amt\":\"1.00\",\"f01\":\"{f01}\"{middle},\"f12\":\"{f12}\"{more}}}\n"
+        )
+    };
+    let a = [
+        line("K1", "x", "y", ""),
+        line("K2", "x", "y", ""),
+        line("K3", "x", "y", ",\"meta\":{\"n\":1}"),
+    ]
+    .concat();
+    let b = [
+        line("K1", "x", "y", ""),
+        line("K2", "x", "z", ""),
+        line("K3", "w", "y", ",\"meta\":{\"n\":1}"),
+    ]
+    .concat();
+    let o = run(
+        &config,
+        &[("a.jsonl", a.as_bytes()), ("b.jsonl", b.as_bytes())],
+    );
+    assert_eq!(o.code, 1, "{}", o.described);
+    let found: Vec<(&str, &str, &str)> = o
+        .breaks
+        .iter()
+        .map(|r| (r[1].as_str(), r[2].as_str(), r[4].as_str()))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            ("field_mismatch", "K2", "f12"),
+            ("field_mismatch", "K3", "f01")
+        ],
+        "{}",
+        o.described
+    );
+}
