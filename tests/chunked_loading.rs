@@ -229,15 +229,21 @@ fn a_file_that_changes_after_it_was_sized_is_not_used() {
     let mut grown = ledger(2000);
     grown.push_str("L-late,1.00,EUR,2026-12-01T00:00:00Z,posted\n");
     fs::write(dir.path().join("ledger.csv"), grown).unwrap();
+    let spec = SpillSpec::new(2, Some(dir.path())).unwrap();
     for min_chunk in [1 << 30, 1000] {
-        let err = format!("{:#}", load_all_in(&plan.sources, min_chunk).unwrap_err());
-        assert!(
-            err.starts_with("cannot read ledger.csv: the file changed while it was read ("),
-            "{err}"
-        );
-        assert!(
-            err.ends_with("now); run again once it is complete"),
-            "{err}"
-        );
+        let errors = [
+            load_all_in(&plan.sources, min_chunk).unwrap_err(),
+            load_all_partitioned_in(&plan.sources, &spec, min_chunk).unwrap_err(),
+        ];
+        for err in errors.map(|e| format!("{e:#}")) {
+            assert!(
+                err.starts_with("cannot read ledger.csv: the file changed while it was read ("),
+                "{err}"
+            );
+            assert!(
+                err.ends_with("now); run again once it is complete"),
+                "{err}"
+            );
+        }
     }
 }
