@@ -34,11 +34,12 @@ pub fn part_of(key: Option<&str>, bits: u32) -> usize {
     }
 }
 
-/// Input bytes per partition when the count is left to recon: about 60 thousand rows of a
-/// typical export, whose records take about 10 MB once read, so that a partition's matching
-/// mostly reads from the CPU caches (at 5M transactions 128 partitions matched in 0.85 s where
-/// 32 took 1.05 s, and 1M ran as fast in 32 as in 8, in half the memory).
-pub const AUTO_BYTES: u64 = 16 << 20;
+/// Input bytes per partition when the count is left to recon: about 250 thousand rows of a
+/// typical export. Fewer partitions load faster (each loader chunk fills a buffer per partition):
+/// at 5M transactions 32 partitions loaded in 1.4 s where 128 took 1.75 s, and matched as fast,
+/// in 290 MiB rather than 220; 1M ran 10% faster in 8 or 16 than in 32; 50M loaded in 26 s in
+/// 256 or 512 partitions, in 31 s in 1024, in 1.2-1.4 GiB either way.
+pub const AUTO_BYTES: u64 = 64 << 20;
 
 /// How many bits of partition number a run uses: `requested` partitions, or else one per
 /// [`AUTO_BYTES`] of input (`input` bytes in all), rounded up to a power of two, at most 4096.
@@ -309,11 +310,11 @@ mod tests {
         assert_eq!(bits_for(Some(3), 0), 2);
         assert_eq!(bits_for(Some(8), 0), 3);
         assert_eq!(bits_for(Some(1 << 20), 0), 12);
-        // Left to recon: one partition per 16 MiB of input.
+        // Left to recon: one partition per 64 MiB of input.
         assert_eq!(bits_for(None, 0), 0);
         assert_eq!(bits_for(None, AUTO_BYTES), 0);
         assert_eq!(bits_for(None, AUTO_BYTES + 1), 1);
-        assert_eq!(bits_for(None, 1_558_708_553), 7); // the 5M benchmark: 93 -> 128
+        assert_eq!(bits_for(None, 1_558_708_553), 5); // the 5M benchmark: 23.2 -> 32
         assert_eq!(bits_for(None, 1 << 50), 12);
     }
 }
