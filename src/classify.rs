@@ -160,6 +160,22 @@ struct Ctx<'a> {
     day: &'a Day<'a>,
 }
 
+/// The sum of some records' amounts, when they all have one, in one currency.
+fn total(loaded: &Loaded, idx: &[u32]) -> Option<(Currency, i128)> {
+    let mut sum = 0i128;
+    let mut currency = None;
+    for &i in idx {
+        let r = &loaded.records[i as usize];
+        let c = r.currency?;
+        if currency.is_some_and(|x| x != c) {
+            return None;
+        }
+        currency = Some(c);
+        sum += r.amount?.0 as i128;
+    }
+    Some((currency?, sum))
+}
+
 impl Ctx<'_> {
     /// Classifies one key, given each side's records (earliest first).
     fn visit(&self, t: &mut Tally, key: &str, f: &[u32], to_idx: &[u32]) {
@@ -208,11 +224,14 @@ impl Ctx<'_> {
         }
         if clean {
             out.matched += 1;
-            if let Some(&a) = f.first() {
-                let r = &self.from.records[a as usize];
-                if let (Some(c), Some(m)) = (r.currency, r.amount) {
-                    *t.matched_amounts.entry(c).or_insert(0i128) += m.0 as i128;
-                }
+            // A corrected key's amount is what its postings net to (the original and the
+            // adjustment), not its first posting's.
+            let amount = match corrected {
+                true => total(self.from, f),
+                false => f.first().and_then(|&a| total(self.from, &[a])),
+            };
+            if let Some((c, v)) = amount {
+                *t.matched_amounts.entry(c).or_insert(0i128) += v;
             }
         }
     }
@@ -227,20 +246,6 @@ impl Ctx<'_> {
         if !fresh || (f.len() < 2 && t.len() < 2) || f.is_empty() || t.is_empty() {
             return false;
         }
-        let total = |loaded: &Loaded, idx: &[u32]| -> Option<(Currency, i128)> {
-            let mut sum = 0i128;
-            let mut currency = None;
-            for &i in idx {
-                let r = &loaded.records[i as usize];
-                let c = r.currency?;
-                if currency.is_some_and(|x| x != c) {
-                    return None;
-                }
-                currency = Some(c);
-                sum += r.amount?.0 as i128;
-            }
-            Some((currency?, sum))
-        };
         match (total(self.from, f), total(self.to, t)) {
             (Some((cf, a)), Some((ct, b))) if cf == ct => {
                 (a - b).abs() <= self.check.tolerance.in_minor(cf.exponent())

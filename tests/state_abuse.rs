@@ -170,6 +170,43 @@ fn a_quiet_night_with_only_carried_records_on_one_side_is_no_wrong_key_column() 
 }
 
 #[test]
+fn a_corrected_key_counts_as_matched_for_what_its_postings_net_to() {
+    // Night 1: a posts 100.00 where b has 110.00. Night 2: a posts the 10.00 difference, and the
+    // key is corrected: matched for 110.00, not for its first posting's 100.00.
+    let work = tempfile::tempdir().unwrap();
+    let d = work.path();
+    let time = "time = { column = \"t\" }\nallow_empty = true";
+    write(d, "recon.toml", &config("{date}.csv", time, "0d"));
+    write(
+        d,
+        "a/2026-03-02.csv",
+        "id,amt,t\nK1,100.00,2026-03-02T10:00:00Z\n",
+    );
+    write(
+        d,
+        "b/2026-03-02.csv",
+        "id,amt,t\nK1,110.00,2026-03-02T10:00:00Z\n",
+    );
+    write(
+        d,
+        "a/2026-03-03.csv",
+        "id,amt,t\nK1,10.00,2026-03-03T10:00:00Z\n",
+    );
+    write(d, "b/2026-03-03.csv", "id,amt,t\n");
+    night(d, "2026-03-02").expect_code(1);
+    assert_eq!(breaks(d, "2026-03-02"), ["ab,amount_mismatch,K1"]);
+    night(d, "2026-03-03").expect_code(0);
+    let resolved = fs::read_to_string(d.join("out-2026-03-03/resolved.csv")).unwrap();
+    assert!(resolved.contains(",corrected,"), "{resolved}");
+    let summary: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(d.join("out-2026-03-03/summary.json")).unwrap())
+            .unwrap();
+    let matched = &summary["checks"][0]["matched"];
+    assert_eq!(matched["count"], 1, "{summary}");
+    assert_eq!(matched["amount"], serde_json::json!({"EUR": "110.00"}));
+}
+
+#[test]
 fn a_line_that_now_holds_another_key_does_not_stand_in_for_the_carried_record() {
     let work = tempfile::tempdir().unwrap();
     let d = work.path();
