@@ -75,6 +75,22 @@ fn breaks(dir: &Path, date: &str) -> Vec<String> {
         .collect()
 }
 
+/// A dated folder per source (`a/<date>.csv`, `b/<date>.csv`, columns `id,amt,t`, either may be
+/// empty), a check with no window; `nights` gives each night's rows of a and of b.
+fn dated_nights(dir: &Path, nights: &[(&str, &str, &str)]) {
+    let time = "time = { column = \"t\" }\nallow_empty = true";
+    write(dir, "recon.toml", &config("{date}.csv", time, "0d"));
+    for (date, a, b) in nights {
+        write(dir, &format!("a/{date}.csv"), &format!("id,amt,t\n{a}"));
+        write(dir, &format!("b/{date}.csv"), &format!("id,amt,t\n{b}"));
+    }
+}
+
+fn summary(dir: &Path, date: &str) -> serde_json::Value {
+    let text = fs::read_to_string(dir.join(format!("out-{date}/summary.json"))).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
 #[test]
 fn a_folder_read_again_does_not_count_a_carried_record_twice() {
     let work = tempfile::tempdir().unwrap();
@@ -119,23 +135,18 @@ fn a_quiet_night_with_only_carried_records_on_one_side_is_no_wrong_key_column() 
     // replay stands as it was (a wrong mapping would have shown on night 1).
     let work = tempfile::tempdir().unwrap();
     let d = work.path();
-    let time = "time = { column = \"t\" }\nallow_empty = true";
-    write(d, "recon.toml", &config("{date}.csv", time, "0d"));
-    write(
+    let at = |date: &str| format!("{date}T10:00:00Z");
+    let (n1, n2) = (at("2026-03-02"), at("2026-03-03"));
+    dated_nights(
         d,
-        "a/2026-03-02.csv",
-        "id,amt,t\nK1,1.00,2026-03-02T10:00:00Z\nK2,2.00,2026-03-02T10:00:00Z\n",
-    );
-    write(
-        d,
-        "b/2026-03-02.csv",
-        "id,amt,t\nK1,1.00,2026-03-02T10:00:00Z\n",
-    );
-    write(d, "a/2026-03-03.csv", "id,amt,t\n");
-    write(
-        d,
-        "b/2026-03-03.csv",
-        "id,amt,t\nX3,3.00,2026-03-03T10:00:00Z\n",
+        &[
+            (
+                "2026-03-02",
+                &format!("K1,1.00,{n1}\nK2,2.00,{n1}\n"),
+                &format!("K1,1.00,{n1}\n"),
+            ),
+            ("2026-03-03", "", &format!("X3,3.00,{n2}\n")),
+        ],
     );
     let plan = |date: &str| -> Vec<serde_json::Value> {
         let text = fs::read_to_string(d.join(format!("out-{date}/repairs.jsonl"))).unwrap();
@@ -158,11 +169,8 @@ fn a_quiet_night_with_only_carried_records_on_one_side_is_no_wrong_key_column() 
         .unwrap();
     assert_eq!(replay["action"], "replay");
     assert_eq!(replay["id"], first[0]["id"]);
-    let summary: serde_json::Value =
-        serde_json::from_str(&fs::read_to_string(d.join("out-2026-03-03/summary.json")).unwrap())
-            .unwrap();
     assert_eq!(
-        summary["warnings"],
+        summary(d, "2026-03-03")["warnings"],
         serde_json::json!([]),
         "{}",
         second.stderr()
@@ -175,24 +183,17 @@ fn a_corrected_key_counts_as_matched_for_what_its_postings_net_to() {
     // key is corrected: matched for 110.00, not for its first posting's 100.00.
     let work = tempfile::tempdir().unwrap();
     let d = work.path();
-    let time = "time = { column = \"t\" }\nallow_empty = true";
-    write(d, "recon.toml", &config("{date}.csv", time, "0d"));
-    write(
+    dated_nights(
         d,
-        "a/2026-03-02.csv",
-        "id,amt,t\nK1,100.00,2026-03-02T10:00:00Z\n",
+        &[
+            (
+                "2026-03-02",
+                "K1,100.00,2026-03-02T10:00:00Z\n",
+                "K1,110.00,2026-03-02T10:00:00Z\n",
+            ),
+            ("2026-03-03", "K1,10.00,2026-03-03T10:00:00Z\n", ""),
+        ],
     );
-    write(
-        d,
-        "b/2026-03-02.csv",
-        "id,amt,t\nK1,110.00,2026-03-02T10:00:00Z\n",
-    );
-    write(
-        d,
-        "a/2026-03-03.csv",
-        "id,amt,t\nK1,10.00,2026-03-03T10:00:00Z\n",
-    );
-    write(d, "b/2026-03-03.csv", "id,amt,t\n");
     night(d, "2026-03-02").expect_code(1);
     assert_eq!(breaks(d, "2026-03-02"), ["ab,amount_mismatch,K1"]);
     night(d, "2026-03-03").expect_code(0);
