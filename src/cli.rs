@@ -60,7 +60,8 @@ pub struct RunArgs {
     /// wait on disk, encoded, and partitions are matched one at a time, keeping only the records
     /// behind findings, so memory stays small whatever the input size. Outputs do not depend on
     /// it. `--partitions 1` keeps every record in memory (the most memory, and not faster beyond a
-    /// few hundred MB). Default: one partition per 64 MiB of input (so small runs stay in memory).
+    /// few hundred MB). Default: one partition per 64 MiB of input, gzip files counted decompressed
+    /// (so small runs stay in memory).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub partitions: Option<u32>,
     /// Where partitions wait to be matched, when there are several: temporary files, unlinked as

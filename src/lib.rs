@@ -69,12 +69,7 @@ pub fn run(args: &cli::RunArgs) -> Result<ExitStatus> {
         plan.sources.len(),
         plan.date
     ));
-    let input: u64 = plan
-        .sources
-        .iter()
-        .flat_map(|s| &s.files)
-        .map(|f| f.bytes)
-        .sum();
+    let input = load::content_bytes(&plan.sources);
     let bits = partition::bits_for(args.partitions.map(|n| n as usize), input);
     // The spill file is made up front, its folder named in a failure (not blamed on the first
     // input file); an explicit --spill is tried even when this run spills nothing, so that a

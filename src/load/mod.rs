@@ -195,6 +195,80 @@ pub fn load_bytes(source: &SourcePlan, bytes: &[u8]) -> Result<Loaded> {
     Ok(l)
 }
 
+/// The bytes the run's input files hold once read, to size its partitions by: a plain file's
+/// size, and for gzip files what they decompress to, estimated from the first [`GZIP_SAMPLE`]
+/// bytes of the largest few (a 1.5 GB export compressed to 150 MB must not be taken for 150 MB
+/// and held in memory as two partitions). A file that cannot be read counts its size: reading it
+/// will say what is wrong.
+pub fn content_bytes(sources: &[SourcePlan]) -> u64 {
+    let files: Vec<&crate::config::InputFile> = sources
+        .iter()
+        .flat_map(|s| &s.files)
+        .filter(|f| !f.carried)
+        .collect();
+    content_bytes_of(&files)
+}
+
+fn content_bytes_of(files: &[&crate::config::InputFile]) -> u64 {
+    let gzipped: Vec<&&crate::config::InputFile> = files.iter().filter(|f| is_gzip(f)).collect();
+    let all: u64 = files.iter().map(|f| f.bytes).sum::<u64>();
+    if gzipped.is_empty() {
+        return all;
+    }
+    let compressed: u64 = gzipped.iter().map(|f| f.bytes).sum();
+    let mut largest = gzipped.clone();
+    largest.sort_by_key(|f| std::cmp::Reverse(f.bytes));
+    // The pooled ratio of the sampled files, applied to all the gzip files' bytes.
+    let (mut read, mut out) = (0u64, 0u64);
+    for f in largest.iter().take(GZIP_SAMPLED_FILES) {
+        if let Some((r, o)) = gzip_ratio(&f.path) {
+            read += r;
+            out += o;
+        }
+    }
+    let ratio = |n: u64| match read {
+        0 => n,
+        _ => u64::try_from(u128::from(n) * u128::from(out) / u128::from(read)).unwrap_or(u64::MAX),
+    };
+    (all - compressed).saturating_add(ratio(compressed).max(compressed))
+}
+
+/// Compressed bytes sampled from each of the largest gzip files by [`content_bytes`].
+const GZIP_SAMPLE: u64 = 256 << 10;
+const GZIP_SAMPLED_FILES: usize = 8;
+
+fn is_gzip(f: &crate::config::InputFile) -> bool {
+    let mut magic = [0u8; 2];
+    File::open(&f.path).is_ok_and(|file| matches!(read_at(&file, 0, &mut magic), Ok(2)))
+        && magic == [0x1f, 0x8b]
+}
+
+/// How many compressed bytes of a gzip file were read, and what they decompressed to: the whole
+/// file if it is at most [`GZIP_SAMPLE`] bytes, else about that much of it. `None` if nothing
+/// could be read.
+fn gzip_ratio(path: &std::path::Path) -> Option<(u64, u64)> {
+    use std::io::Read;
+    /// Counts the bytes the decoder takes from the file.
+    struct Counted<R>(R, u64);
+    impl<R: Read> Read for Counted<R> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.0.read(buf)?;
+            self.1 += n as u64;
+            Ok(n)
+        }
+    }
+    let file = File::open(path).ok()?.take(GZIP_SAMPLE);
+    let mut decoder = flate2::read::MultiGzDecoder::new(Counted(file, 0));
+    let mut out = 0u64;
+    let mut buf = vec![0u8; 64 << 10];
+    // Ends at the sample's end (an error: the stream is cut there) or the file's.
+    while let Ok(n @ 1..) = decoder.read(&mut buf) {
+        out += n as u64;
+    }
+    let read = decoder.get_ref().1;
+    (read > 0 && out > 0).then_some((read, out))
+}
+
 /// Loads every source in parallel. An unreadable file stops the run; a bad row does not.
 pub fn load_all(sources: &[SourcePlan]) -> Result<Vec<Loaded>> {
     load_all_in(sources, MIN_CHUNK)
@@ -1241,6 +1315,53 @@ impl RowBuilder<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_gzip_file_counts_what_it_decompresses_to() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        let file = |name: &str, bytes: &[u8]| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, bytes).unwrap();
+            crate::config::InputFile {
+                display: name.into(),
+                path,
+                bytes: bytes.len() as u64,
+                carried: false,
+            }
+        };
+        let gzip = |text: &[u8]| {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            e.write_all(text).unwrap();
+            e.finish().unwrap()
+        };
+        // Lines of pseudo-random hex: about 2 to 1, so the large file is sampled, not read whole.
+        let mut x = 7u64;
+        let mut text = String::new();
+        while text.len() < 8 << 20 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            text.push_str(&format!("K{:016x},{}.{:02},EUR\n", x, x % 1000, x % 97));
+        }
+        let large = file("large.csv.gz", &gzip(text.as_bytes()));
+        assert!(large.bytes > 4 * GZIP_SAMPLE, "{}", large.bytes);
+        let small = file("small.csv.gz", &gzip(&text.as_bytes()[..100_000]));
+        let plain = file("plain.csv", &text.as_bytes()[..5000]);
+        // The small file is read whole: exact; the large one within a few per cent.
+        assert_eq!(content_bytes_of(&[&small, &plain]), 105_000);
+        let percent = content_bytes_of(&[&large]) * 100 / text.len() as u64;
+        assert!(
+            (95..=105).contains(&percent),
+            "{percent}% of the text's size"
+        );
+        // Cut short or not gzip at all behind its magic bytes: counted as it lies.
+        let cut = gzip(text.as_bytes());
+        let cut = file("cut.csv.gz", &cut[..1000]);
+        assert!(content_bytes_of(&[&cut]) >= 1000);
+        let bad = file("bad.csv.gz", b"\x1f\x8bnot gzip");
+        assert_eq!(content_bytes_of(&[&bad]), 10);
+    }
 
     #[test]
     fn lines_come_out_whole_wherever_the_reader_s_fills_end() {
