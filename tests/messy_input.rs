@@ -653,3 +653,20 @@ fn a_json_source_with_many_mapped_fields_reads_every_one() {
         o.described
     );
 }
+
+#[test]
+fn of_two_unreadable_inputs_the_first_is_named_on_every_run() {
+    // Both sources' files are gzip cut short after their header: the sources are read in
+    // parallel, and the error must not name whichever failed first.
+    let rows: String = (0..20_000).map(|i| format!("K{i},1.00\n")).collect();
+    let cut = gzip(format!("k,amt\n{rows}").as_bytes())[..2000].to_vec();
+    for _ in 0..12 {
+        let o = run(&config("", ""), &[("a.csv.gz", &cut), ("b.csv", &cut)]);
+        assert_eq!(o.code, 2, "{}", o.described);
+        assert!(
+            o.stderr.starts_with("error: cannot read a.csv.gz: "),
+            "{}",
+            o.described
+        );
+    }
+}

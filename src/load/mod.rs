@@ -277,10 +277,19 @@ pub fn load_all(sources: &[SourcePlan]) -> Result<Vec<Loaded>> {
 /// [`load_all`], splitting files into chunks of at least `min_chunk` bytes: small values let tests
 /// split small files, and must give the same result as one chunk per file.
 pub fn load_all_in(sources: &[SourcePlan], min_chunk: u64) -> Result<Vec<Loaded>> {
-    sources
-        .par_iter()
-        .map(|s| load_source(s, min_chunk))
-        .collect()
+    in_order(
+        sources
+            .par_iter()
+            .map(|s| load_source(s, min_chunk))
+            .collect(),
+    )
+}
+
+/// The results of work done in parallel, in their order, or the first error in that order: a
+/// `collect` into one `Result` gives whichever error came first in time, and a run over two bad
+/// files named one or the other by chance.
+fn in_order<T, E>(results: Vec<Result<T, E>>) -> Result<Vec<T>, E> {
+    results.into_iter().collect()
 }
 
 /// [`load_all`], with the records encoded into partitions as they are read (see
@@ -301,18 +310,22 @@ pub fn load_all_partitioned_in(
     min_chunk: u64,
 ) -> Result<Vec<Loaded>> {
     // Per source and file: its chunks, or `None` for a file read whole.
-    let split: Vec<Vec<Option<Vec<Chunk>>>> = sources
-        .par_iter()
-        .map(|s| {
-            s.files
-                .par_iter()
-                .map(|f| {
-                    chunks(s, f, min_chunk, false)
-                        .with_context(|| format!("cannot read {}", f.display))
-                })
-                .collect::<Result<_>>()
-        })
-        .collect::<Result<_>>()?;
+    let split: Vec<Vec<Option<Vec<Chunk>>>> = in_order(
+        sources
+            .par_iter()
+            .map(|s| {
+                in_order(
+                    s.files
+                        .par_iter()
+                        .map(|f| {
+                            chunks(s, f, min_chunk, false)
+                                .with_context(|| format!("cannot read {}", f.display))
+                        })
+                        .collect(),
+                )
+            })
+            .collect(),
+    )?;
     // The reads, in source, file and chunk order: (source, file, chunk), `None` for a whole file.
     let mut reads: Vec<(usize, usize, Option<&Chunk>)> = Vec::new();
     for (si, files) in split.iter().enumerate() {
@@ -385,18 +398,20 @@ pub fn chunk_count(source: &SourcePlan, file: usize, min_chunk: u64) -> Result<u
 }
 
 fn load_source(source: &SourcePlan, min_chunk: u64) -> Result<Loaded> {
-    let per_file: Vec<Loaded> = source
-        .files
-        .par_iter()
-        .enumerate()
-        .map(|(i, f)| {
-            let loaded = load_file(source, i as u32, f, min_chunk).and_then(|l| {
-                unchanged(f)?;
-                Ok(l)
-            });
-            loaded.with_context(|| format!("cannot read {}", f.display))
-        })
-        .collect::<Result<_>>()?;
+    let per_file: Vec<Loaded> = in_order(
+        source
+            .files
+            .par_iter()
+            .enumerate()
+            .map(|(i, f)| {
+                let loaded = load_file(source, i as u32, f, min_chunk).and_then(|l| {
+                    unchanged(f)?;
+                    Ok(l)
+                });
+                loaded.with_context(|| format!("cannot read {}", f.display))
+            })
+            .collect(),
+    )?;
     combine(source, per_file)
 }
 
@@ -472,7 +487,7 @@ fn load_file(
     let room: usize = chunks.iter().map(|c| c.room).sum();
     let mut slots: Vec<Option<Record>> = Vec::with_capacity(room);
     slots.par_extend(rayon::iter::repeat_n(None, room));
-    let parts: Vec<Loaded> = chunks
+    let parts: Vec<Result<Loaded>> = chunks
         .par_iter()
         .zip(shares(&mut slots, &chunks))
         .map(|(c, share)| {
@@ -496,7 +511,8 @@ fn load_file(
                 _ => Ok(l),
             }
         })
-        .collect::<Result<_>>()?;
+        .collect::<Vec<_>>();
+    let parts = in_order(parts)?;
     let (mut out, bases) = merge_chunks(source, parts);
     shares(&mut slots, &chunks)
         .into_par_iter()
@@ -621,10 +637,12 @@ fn chunks(
     // without reading it twice (CSV is still scanned for quotes, lone CRs and byte-order marks,
     // but its lines are not counted).
     let scans = match rooms || csv {
-        true => bounds
-            .par_windows(2)
-            .map(|w| scan(&file, w[0], w[1] - w[0], csv, rooms))
-            .collect::<std::io::Result<Vec<Option<(usize, bool)>>>>()?,
+        true => in_order(
+            bounds
+                .par_windows(2)
+                .map(|w| scan(&file, w[0], w[1] - w[0], csv, rooms))
+                .collect(),
+        )?,
         false => vec![Some((0, false)); bounds.len() - 1],
     };
     let Some(rooms) = scans.into_iter().collect::<Option<Vec<(usize, bool)>>>() else {
