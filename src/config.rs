@@ -1116,7 +1116,16 @@ fn parse_tolerance(v: &toml::Value) -> Result<Tolerance> {
 /// A header's names for a message, cut where a file that is no CSV (or has a 50 MB first line)
 /// would make it unreadable: each name to [`SHOWN_NAME`] characters, and [`SHOWN_NAMES`] names.
 fn shown_header(header: &[String]) -> String {
-    let cut = |name: &String| crate::load::clip_to(name, SHOWN_NAME);
+    // Control characters (a binary file read as CSV) shown escaped, not as nothing.
+    let visible = |name: &str| -> String {
+        name.chars()
+            .map(|c| match c.is_control() {
+                true => c.escape_debug().to_string(),
+                false => c.to_string(),
+            })
+            .collect()
+    };
+    let cut = |name: &String| visible(&crate::load::clip_to(name, SHOWN_NAME));
     let mut shown: Vec<String> = header.iter().take(SHOWN_NAMES).map(cut).collect();
     if header.len() > SHOWN_NAMES {
         shown.push(format!("… and {} more", header.len() - SHOWN_NAMES));

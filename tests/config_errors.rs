@@ -233,6 +233,8 @@ fn a_header_that_is_no_header_is_shown_cut_in_the_error() {
             long.as_str(),
             format!("{}…[1048576 bytes in all]", "q".repeat(80)),
         ),
+        // Control characters (a binary file) are shown escaped, not as nothing.
+        ("\u{1f}\u{7f}x", "\\u{1f}\\u{7f}x".to_string()),
         (
             &many.join(","),
             format!("{}, … and 10 more", many[..50].join(", ")),
@@ -250,6 +252,32 @@ fn a_header_that_is_no_header_is_shown_cut_in_the_error() {
             "error: psp.csv: column \"ref\" (source[1] \"psp\" key.column) is not in the header; the header has: {shown}\n"
         );
         assert_eq!(run.stderr(), want);
+    }
+}
+
+#[test]
+fn a_gzip_file_cut_in_its_first_block_is_named() {
+    // Its first read fails, at the header check: the message names the file.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, PSP.as_bytes()).unwrap();
+    let gz = gz.finish().unwrap();
+    for cut in [2, 5, 11, 20] {
+        let dir = inputs(GOOD);
+        fs::write(dir.path().join("psp.csv"), &gz[..cut]).unwrap();
+        let run = recon(dir.path(), &["run", "-c", "recon.toml", "-o", "out"]);
+        assert_eq!(run.code(), 2, "{}", run.described);
+        // Cut in the gzip header, or in the deflate stream before or within the CSV header.
+        let named = [
+            "cannot read psp.csv: ",
+            "cannot read the header of psp.csv: ",
+        ];
+        assert!(
+            named
+                .iter()
+                .any(|n| run.stderr().starts_with(&format!("error: {n}"))),
+            "cut at {cut}: {}",
+            run.described
+        );
     }
 }
 

@@ -21,8 +21,10 @@ pub fn read_csv_header(
     encoding: Option<&'static encoding_rs::Encoding>,
 ) -> Result<Option<Vec<String>>> {
     let mut reader = super::open_input(path, shown, encoding)?;
-    skip_bom(&mut reader)?;
-    if reader.fill_buf()?.is_empty() {
+    // A gzip stream cut within its first block fails here, at its first read.
+    let cannot = || format!("cannot read {shown}");
+    skip_bom(&mut reader).with_context(cannot)?;
+    if reader.fill_buf().with_context(cannot)?.is_empty() {
         // An empty file has no header and no rows: the source's row count tells.
         return Ok(None);
     }
