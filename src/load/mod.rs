@@ -714,8 +714,10 @@ fn next_line_start(file: &File, at: u64, size: u64) -> std::io::Result<u64> {
     Ok(size)
 }
 
-/// The lines in a range of a file (those ending in `\n`, and a last one without), when `count` asks
-/// for them (0 otherwise): the most records it can hold; and for CSV whether the range is plain:
+/// The lines in a range of a file that are not blank (empty, or a lone `\r` before the `\n`), when
+/// `count` asks for them (0 otherwise): the most records it can hold, for which a record's room is
+/// set aside (blank lines hold none: a file of blank lines must not reserve gigabytes); and for
+/// CSV whether the range is plain:
 /// it holds no byte `EF` (which starts a byte-order mark, as files concatenated after the fact
 /// carry) but for a mark at the file's very start. `None` for a CSV range that holds a quote or a
 /// lone `\r` (an old Mac line end), where a record is not a line. CSV's three bytes are looked for
@@ -729,8 +731,7 @@ fn scan(
 ) -> std::io::Result<Option<(usize, bool)>> {
     let mut reader = range_reader(file.try_clone()?, start, len)?;
     let mut pos = start;
-    let mut lines = 0usize;
-    let mut last = b'\n';
+    let mut lines = NonBlank::default();
     let mut plain = true;
     loop {
         let block = reader.fill_buf()?;
@@ -739,9 +740,8 @@ fn scan(
             break;
         }
         if count {
-            lines += memchr::memchr_iter(b'\n', block).count();
+            lines.add(block);
         }
-        last = block[n - 1];
         if csv {
             let skip = match pos == 0 && block.starts_with(b"\xEF\xBB\xBF") {
                 true => 3,
@@ -771,12 +771,49 @@ fn scan(
         pos += n as u64;
         reader.consume(n);
     }
-    let lines = if count {
-        lines + usize::from(last != b'\n')
-    } else {
-        0
-    };
-    Ok(Some((lines, plain)))
+    Ok(Some((lines.finish(), plain)))
+}
+
+/// Counts the lines of a stream of blocks that are not blank: that hold more than their line end
+/// (`\n`, or `\r\n`). A range starts at a line's start.
+struct NonBlank {
+    lines: usize,
+    /// Bytes since the last `\n` (or the start), and the byte before the current block.
+    since: u64,
+    before: u8,
+}
+
+impl Default for NonBlank {
+    fn default() -> Self {
+        NonBlank {
+            lines: 0,
+            since: 0,
+            before: b'\n',
+        }
+    }
+}
+
+impl NonBlank {
+    fn add(&mut self, block: &[u8]) {
+        let mut start = 0;
+        for i in memchr::memchr_iter(b'\n', block) {
+            let len = self.since + (i - start) as u64;
+            let prev = if i > 0 { block[i - 1] } else { self.before };
+            self.lines += usize::from(len > 1 || (len == 1 && prev != b'\r'));
+            self.since = 0;
+            start = i + 1;
+        }
+        self.since += (block.len() - start) as u64;
+        if let Some(&b) = block.last() {
+            self.before = b;
+        }
+    }
+
+    /// The count, with a last line that has no line end.
+    fn finish(self) -> usize {
+        let last = self.since > 1 || (self.since == 1 && self.before != b'\r');
+        self.lines + usize::from(last)
+    }
 }
 
 /// One chunk of a file as a byte stream: mapped into memory (see [`Mapped`]), or read through a
@@ -1333,6 +1370,20 @@ impl RowBuilder<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn blank_lines_are_not_counted_wherever_the_blocks_split_them() {
+        let text = b"\n\r\nk,1\r\n\n\n{}\n \n\r\n\r\nlast\r";
+        // Not blank: "k,1", "{}", " ", "last\r" (a lone \r ends no line here).
+        for size in 1..text.len() + 1 {
+            let mut n = NonBlank::default();
+            text.chunks(size).for_each(|b| n.add(b));
+            assert_eq!(n.finish(), 4, "blocks of {size}");
+        }
+        let mut n = NonBlank::default();
+        n.add(b"\n\n\r\n\r");
+        assert_eq!(n.finish(), 0);
+    }
 
     #[test]
     fn a_gzip_file_counts_what_it_decompresses_to() {
