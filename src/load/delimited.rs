@@ -51,10 +51,90 @@ fn header_name(field: &[u8]) -> String {
 /// and the loop that asks for line numbers.
 #[derive(Default)]
 struct Marks {
-    /// (offset, byte) for every `\n`, `\r` and `"` not yet behind the current record.
-    queue: VecDeque<(u64, u8)>,
+    /// Every `\n`, `\r` and `"` not yet behind the current record, line ends in a row as one
+    /// run: the reader skips blank lines without a word, and a gigabyte of them was a queue of
+    /// gigabytes.
+    queue: VecDeque<Mark>,
     /// Bytes read so far.
     offset: u64,
+}
+
+/// A quote, a lone `\r`, or `run` line ends in a row (`\n`, or `\r\n` pairs) from byte `at`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Mark {
+    at: u64,
+    kind: MarkKind,
+    run: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MarkKind {
+    Lf,
+    CrLf,
+    /// A `\r` with no `\n` after it (yet): an old Mac line end.
+    Cr,
+    Quote,
+}
+
+impl Mark {
+    /// The byte after the mark.
+    fn end(&self) -> u64 {
+        match self.kind {
+            MarkKind::CrLf => self.at + 2 * self.run,
+            MarkKind::Lf => self.at + self.run,
+            MarkKind::Cr | MarkKind::Quote => self.at + 1,
+        }
+    }
+
+    fn line_ends(&self) -> u64 {
+        match self.kind {
+            MarkKind::Lf | MarkKind::CrLf => self.run,
+            MarkKind::Cr => 1,
+            MarkKind::Quote => 0,
+        }
+    }
+
+    /// Its `\n` bytes at or after `from` and before `to`.
+    fn newlines_within(&self, from: u64, to: u64) -> u64 {
+        match self.kind {
+            MarkKind::Lf => self.end().min(to).saturating_sub(self.at.max(from)),
+            // The `\n` of pair i is at `at + 2i + 1`.
+            MarkKind::CrLf => (0..self.run)
+                .map(|i| self.at + 2 * i + 1)
+                .filter(|x| (from..to).contains(x))
+                .count() as u64,
+            MarkKind::Cr | MarkKind::Quote => 0,
+        }
+    }
+}
+
+impl Marks {
+    /// Notes `byte` at offset `at`, after every mark before it.
+    fn push(&mut self, at: u64, byte: u8) {
+        let q = &mut self.queue;
+        let mark = |kind| Mark { at, kind, run: 1 };
+        match byte {
+            b'\n' => match q.back().copied() {
+                Some(m) if m.kind == MarkKind::Lf && m.end() == at => {
+                    q.back_mut().expect("a last mark").run += 1;
+                }
+                Some(m) if m.kind == MarkKind::Cr && m.at + 1 == at => {
+                    q.pop_back();
+                    match q.back_mut() {
+                        Some(p) if p.kind == MarkKind::CrLf && p.end() == m.at => p.run += 1,
+                        _ => q.push_back(Mark {
+                            at: m.at,
+                            kind: MarkKind::CrLf,
+                            run: 1,
+                        }),
+                    }
+                }
+                _ => q.push_back(mark(MarkKind::Lf)),
+            },
+            b'\r' => q.push_back(mark(MarkKind::Cr)),
+            _ => q.push_back(mark(MarkKind::Quote)),
+        }
+    }
 }
 
 /// Passes bytes through to the csv reader, noting where the line ends and quotes are.
@@ -96,9 +176,9 @@ impl<R: Read> Read for Tracker<R> {
         };
         let mut m = self.marks.borrow_mut();
         let base = m.offset;
-        let found =
-            memchr::memchr3_iter(b'\n', b'\r', b'"', &buf[..n]).map(|i| (base + i as u64, buf[i]));
-        m.queue.extend(found);
+        for i in memchr::memchr3_iter(b'\n', b'\r', b'"', &buf[..n]) {
+            m.push(base + i as u64, buf[i]);
+        }
         m.offset += n as u64;
         Ok(n)
     }
@@ -135,28 +215,26 @@ struct Lines {
 }
 
 impl Lines {
-    fn count(&mut self, q: &mut VecDeque<(u64, u8)>, at: u64, byte: u8) {
-        let crlf = byte == b'\r' && q.front() == Some(&(at + 1, b'\n'));
-        if byte == b'\n' || (byte == b'\r' && !crlf) {
-            self.breaks += 1;
-        }
-    }
-
     /// The line of the record the csv reader reports as starting at byte `start`.
     fn line_of(&mut self, start: u64) -> u64 {
         let marks = Rc::clone(&self.marks);
         let q = &mut marks.borrow_mut().queue;
-        while let Some(&(at, byte)) = q.front().filter(|(at, _)| *at < start) {
+        while let Some(m) = q.front().filter(|m| m.end() <= start).copied() {
             q.pop_front();
-            self.count(q, at, byte);
+            self.breaks += m.line_ends();
         }
         // The reported start may sit on line ends the reader skipped (blank lines, or the `\n` of
-        // the previous record's CRLF): the record really starts after them.
+        // the previous record's CRLF), even inside a run of them: the record really starts after
+        // them.
         let mut p = start;
-        while let Some(&(at, byte)) = q.front().filter(|(at, b)| *at == p && *b != b'"') {
+        while let Some(m) = q
+            .front()
+            .filter(|m| m.at <= p && m.kind != MarkKind::Quote)
+            .copied()
+        {
             q.pop_front();
-            self.count(q, at, byte);
-            p += 1;
+            self.breaks += m.line_ends();
+            p = m.end();
         }
         self.breaks + 1
     }
@@ -165,8 +243,8 @@ impl Lines {
     fn finish(mut self) -> u64 {
         let marks = Rc::clone(&self.marks);
         let q = &mut marks.borrow_mut().queue;
-        while let Some((at, byte)) = q.pop_front() {
-            self.count(q, at, byte);
+        while let Some(m) = q.pop_front() {
+            self.breaks += m.line_ends();
         }
         self.breaks
     }
@@ -178,15 +256,12 @@ impl Lines {
         let quotes = m
             .queue
             .iter()
-            .filter(|(at, b)| *at >= start && *b == b'"')
+            .filter(|x| x.at >= start && x.kind == MarkKind::Quote)
             .count();
         // Line ends inside the record, not counting the file's final `\n` or `\r\n`.
-        let inner = m
-            .queue
-            .iter()
-            .filter(|(at, b)| *at >= start && *b == b'\n' && *at + 2 < m.offset)
-            .count();
-        (quotes % 2 == 1 && inner > 0).then_some(inner as u64)
+        let last = m.offset.saturating_sub(2);
+        let inner: u64 = m.queue.iter().map(|x| x.newlines_within(start, last)).sum();
+        (quotes % 2 == 1 && inner > 0).then_some(inner)
     }
 }
 
@@ -391,6 +466,54 @@ fn load_plain<R: BufRead>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// Line numbers byte by byte, as editors count them: the line of a record starting at `start`,
+    /// after the line ends it sits on.
+    fn editor_line(text: &[u8], start: usize) -> u64 {
+        let ends = |upto: usize| {
+            (0..upto)
+                .filter(|&i| match text[i] {
+                    b'\n' => true,
+                    b'\r' => text.get(i + 1) != Some(&b'\n'),
+                    _ => false,
+                })
+                .count() as u64
+        };
+        let mut p = start;
+        while p < text.len() && matches!(text[p], b'\n' | b'\r') {
+            p += 1;
+        }
+        ends(p) + 1
+    }
+
+    proptest! {
+        #[test]
+        fn runs_of_line_ends_count_as_their_bytes_one_by_one(
+            text in prop::collection::vec(prop::sample::select(b"\n\r\"a".to_vec()), 0..60),
+            piece in 1usize..8,
+            starts in prop::collection::btree_set(0usize..60, 0..8),
+        ) {
+            let marks = Rc::new(RefCell::new(Marks::default()));
+            for (k, chunk) in text.chunks(piece).enumerate() {
+                let mut m = marks.borrow_mut();
+                for (i, &b) in chunk.iter().enumerate() {
+                    if matches!(b, b'\n' | b'\r' | b'"') {
+                        m.push((k * piece + i) as u64, b);
+                    }
+                }
+                m.offset += chunk.len() as u64;
+            }
+            let mut lines = Lines { marks: Rc::clone(&marks), breaks: 0 };
+            // Records start after a line end or at 0, never inside a mark run's middle but for
+            // line ends; any increasing offsets are asked here.
+            for &start in starts.iter().filter(|&&s| s <= text.len()) {
+                prop_assert_eq!(lines.line_of(start as u64), editor_line(&text, start), "start {}", start);
+            }
+            let all = editor_line(&text, text.len()) - 1;
+            prop_assert_eq!(lines.finish(), all);
+        }
+    }
 
     /// Hands out its bytes a few at a time, as reads ending anywhere would.
     struct Pieces<'a>(&'a [u8], usize);
