@@ -85,7 +85,8 @@ pub struct CheckResult {
     pub keys: u64,
     /// Keys with no finding at all.
     pub matched: u64,
-    /// Keys present on both sides, whatever their findings.
+    /// Keys with records of tonight on both sides, whatever their findings (a key carried in from
+    /// `--state` and paired then says nothing of tonight's key mapping).
     pub paired: u64,
     /// Amount of the matched keys, by currency (from the `from` side).
     pub matched_amounts: Vec<(crate::normalize::currency::Currency, i128)>,
@@ -181,7 +182,8 @@ impl Ctx<'_> {
     fn visit(&self, t: &mut Tally, key: &str, f: &[u32], to_idx: &[u32]) {
         let out = &mut t.out;
         out.keys += 1;
-        out.paired += u64::from(!f.is_empty() && !to_idx.is_empty());
+        let tonight = |idx: &[u32], l: &Loaded| idx.iter().any(|&i| (i as usize) < l.fresh);
+        out.paired += u64::from(tonight(f, self.from) && tonight(to_idx, self.to));
         let corrected = self.correctable.contains(key) && self.nets_out(f, to_idx);
         let findings = if corrected {
             Vec::new()

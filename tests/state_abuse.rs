@@ -178,6 +178,45 @@ fn a_quiet_night_with_only_carried_records_on_one_side_is_no_wrong_key_column() 
 }
 
 #[test]
+fn a_key_carried_in_does_not_hide_that_tonight_s_keys_share_none() {
+    // Night 2: the key format broke on b (PSP-N1 for N1), while M1, open since night 1, is
+    // carried on both sides. Tonight's records share no key: the replays are held back, as they
+    // are without --state, and the warning is given.
+    let work = tempfile::tempdir().unwrap();
+    let d = work.path();
+    let (n1, n2) = ("2026-03-02T10:00:00Z", "2026-03-03T10:00:00Z");
+    dated_nights(
+        d,
+        &[
+            (
+                "2026-03-02",
+                &format!("M1,10.00,{n1}\n"),
+                &format!("M1,8.00,{n1}\n"),
+            ),
+            (
+                "2026-03-03",
+                &format!("N1,1.00,{n2}\nN2,2.00,{n2}\n"),
+                &format!("PSP-N1,1.00,{n2}\nPSP-N2,2.00,{n2}\n"),
+            ),
+        ],
+    );
+    night(d, "2026-03-02").expect_code(1);
+    night(d, "2026-03-03").expect_code(1);
+    let text = fs::read_to_string(d.join("out-2026-03-03/repairs.jsonl")).unwrap();
+    let replays: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|r| r["kind"] == "missing")
+        .collect();
+    assert_eq!(replays.len(), 2, "{text}");
+    for r in &replays {
+        assert_eq!(r["action"], "investigate", "{r}");
+    }
+    let warnings = &summary(d, "2026-03-03")["warnings"];
+    assert_eq!(warnings.as_array().map(Vec::len), Some(1), "{warnings}");
+}
+
+#[test]
 fn a_corrected_key_counts_as_matched_for_what_its_postings_net_to() {
     // Night 1: a posts 100.00 where b has 110.00. Night 2: a posts the 10.00 difference, and the
     // key is corrected: matched for 110.00, not for its first posting's 100.00.
