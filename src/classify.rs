@@ -184,7 +184,7 @@ impl Ctx<'_> {
         out.keys += 1;
         let tonight = |idx: &[u32], l: &Loaded| idx.iter().any(|&i| (i as usize) < l.fresh);
         out.paired += u64::from(tonight(f, self.from) && tonight(to_idx, self.to));
-        let corrected = self.correctable.contains(key) && self.nets_out(f, to_idx);
+        let corrected = self.correctable.contains(key) && self.nets_out(key, f, to_idx);
         let findings = if corrected {
             Vec::new()
         } else {
@@ -239,12 +239,16 @@ impl Ctx<'_> {
     }
 
     /// Whether a key's postings, with tonight's new ones, net out: every record has an amount in
-    /// one currency, tonight brought at least one of them, one side has several, and the two
-    /// sides' totals agree within the tolerance (an adjusting posting for an amount mismatch, a
-    /// reversal of a duplicate).
-    fn nets_out(&self, f: &[u32], t: &[u32]) -> bool {
-        let fresh = f.iter().any(|&i| (i as usize) < self.from.fresh)
-            || t.iter().any(|&i| (i as usize) < self.to.fresh);
+    /// one currency, tonight brought at least one new posting (not a carried one read again from
+    /// its file), one side has several, and the two sides' totals agree within the tolerance (an
+    /// adjusting posting for an amount mismatch, a reversal of a duplicate).
+    fn nets_out(&self, key: &str, f: &[u32], t: &[u32]) -> bool {
+        let carried = self.carried.get(key);
+        let new = |idx: &[u32], l: &Loaded, side: usize| {
+            idx.iter()
+                .any(|&i| (i as usize) < l.fresh && !carried.is_some_and(|c| c[side].contains(&i)))
+        };
+        let fresh = new(f, self.from, 0) || new(t, self.to, 1);
         if !fresh || (f.len() < 2 && t.len() < 2) || f.is_empty() || t.is_empty() {
             return false;
         }

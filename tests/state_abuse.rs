@@ -217,6 +217,56 @@ fn a_key_carried_in_does_not_hide_that_tonight_s_keys_share_none() {
 }
 
 #[test]
+fn postings_read_again_from_their_file_correct_nothing() {
+    // The folder keeps night 1's files. Night 2 brings nothing new for S1 (a duplicate and an
+    // amount mismatch): its postings read again are the same ones, not a correction.
+    let work = tempfile::tempdir().unwrap();
+    let d = work.path();
+    write(
+        d,
+        "recon.toml",
+        &config(
+            "*.csv",
+            "time = { column = \"t\" }\nallow_empty = true",
+            "0d",
+        ),
+    );
+    let t = "2026-03-02T10:00:00Z";
+    write(
+        d,
+        "a/2026-03-02.csv",
+        &format!("id,amt,t\nS1,10.00,{t}\nM1,10.00,{t}\n"),
+    );
+    write(
+        d,
+        "b/2026-03-02.csv",
+        &format!("id,amt,t\nS1,5.00,{t}\nS1,5.00,{t}\nM1,8.00,{t}\n"),
+    );
+    night(d, "2026-03-02").expect_code(1);
+    let first = breaks(d, "2026-03-02");
+    assert_eq!(
+        first,
+        [
+            "ab,amount_mismatch,M1",
+            "ab,duplicate,S1",
+            "ab,amount_mismatch,S1"
+        ]
+    );
+    // M1 gets its adjusting posting: that one is corrected.
+    write(
+        d,
+        "b/2026-03-03.csv",
+        "id,amt,t\nM1,2.00,2026-03-03T10:00:00Z\n",
+    );
+    night(d, "2026-03-03").expect_code(1);
+    assert_eq!(breaks(d, "2026-03-03"), first[1..]);
+    let resolved = fs::read_to_string(d.join("out-2026-03-03/resolved.csv")).unwrap();
+    assert_eq!(resolved.lines().count(), 2, "{resolved}");
+    assert!(resolved.contains("M1,amount_mismatch,"), "{resolved}");
+    assert_eq!(summary(d, "2026-03-03")["checks"][0]["matched"]["count"], 1);
+}
+
+#[test]
 fn a_corrected_key_counts_as_matched_for_what_its_postings_net_to() {
     // Night 1: a posts 100.00 where b has 110.00. Night 2: a posts the 10.00 difference, and the
     // key is corrected: matched for 110.00, not for its first posting's 100.00.
