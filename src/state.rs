@@ -493,7 +493,16 @@ pub fn place(plan: &RunPlan, loaded: &mut [Loaded], carried: &[&CarriedRecord]) 
                     .or_else(|| candidates.iter().find(same))
                     .copied();
                 let i = match found {
-                    Some(i) => i,
+                    Some(i) => {
+                        // Read again: the posting of the night that first read it, whose date a
+                        // source without time takes (tonight's read would date it tonight, and
+                        // its window would never close).
+                        let t = &mut loaded[s].records[i as usize];
+                        if t.at.is_none() {
+                            t.date = r.record.date;
+                        }
+                        i
+                    }
                     None => {
                         loaded[s].records.push(r.record.clone());
                         (loaded[s].records.len() - 1) as u32

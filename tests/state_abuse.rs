@@ -483,26 +483,30 @@ fn a_replay_held_back_stays_held_back_under_its_id_on_later_nights() {
 
 #[test]
 fn a_source_without_time_takes_the_night_it_was_read_and_escalates() {
-    let work = tempfile::tempdir().unwrap();
-    let d = work.path();
-    write(d, "recon.toml", &config("{date}.csv", "", "1d"));
-    for day in ["02", "03"] {
-        let extra = if day == "02" { "P1,5.00\n" } else { "" };
-        write(
-            d,
-            &format!("a/2026-03-{day}.csv"),
-            &format!("id,amt\nX{day},1.00\n{extra}"),
-        );
-        write(
-            d,
-            &format!("b/2026-03-{day}.csv"),
-            &format!("id,amt\nX{day},1.00\n"),
-        );
+    // Also where the folder keeps night 1's file and P1 is read again on night 2: it keeps the
+    // night that first read it, and its window closes.
+    for path in ["{date}.csv", "*.csv"] {
+        let work = tempfile::tempdir().unwrap();
+        let d = work.path();
+        write(d, "recon.toml", &config(path, "", "1d"));
+        for day in ["02", "03"] {
+            let extra = if day == "02" { "P1,5.00\n" } else { "" };
+            write(
+                d,
+                &format!("a/2026-03-{day}.csv"),
+                &format!("id,amt\nX{day},1.00\n{extra}"),
+            );
+            write(
+                d,
+                &format!("b/2026-03-{day}.csv"),
+                &format!("id,amt\nX{day},1.00\n"),
+            );
+        }
+        night(d, "2026-03-02").expect_code(0);
+        assert_eq!(breaks(d, "2026-03-02"), ["ab,pending,P1"], "{path}");
+        night(d, "2026-03-03").expect_code(1);
+        assert_eq!(breaks(d, "2026-03-03"), ["ab,missing,P1"], "{path}");
     }
-    night(d, "2026-03-02").expect_code(0);
-    assert_eq!(breaks(d, "2026-03-02"), ["ab,pending,P1"]);
-    night(d, "2026-03-03").expect_code(1);
-    assert_eq!(breaks(d, "2026-03-03"), ["ab,missing,P1"]);
 }
 
 #[test]
