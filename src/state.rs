@@ -282,6 +282,11 @@ impl Drop for Staged {
     }
 }
 
+/// The kinds of an open key that later postings can correct, when they make both sides' totals
+/// agree: a mismatch, a replayed posting, and postings that conflict (an adjustment that did not
+/// net out yet, which a further one may).
+const CORRECTABLE: [&str; 3] = ["amount_mismatch", "duplicate", "conflicting_duplicate"];
+
 /// What the previous state brings into tonight's run.
 #[derive(Debug, Default)]
 pub struct Previous {
@@ -359,11 +364,7 @@ pub fn carry_in(
                         item.first_seen
                     );
                 }
-                if item
-                    .kinds
-                    .iter()
-                    .any(|k| k == "amount_mismatch" || k == "duplicate")
-                {
+                if item.kinds.iter().any(|k| CORRECTABLE.contains(&k.as_str())) {
                     out.correctable[c].insert(item.key.clone());
                 }
                 out.open

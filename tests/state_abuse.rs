@@ -267,6 +267,34 @@ fn postings_read_again_from_their_file_correct_nothing() {
 }
 
 #[test]
+fn a_correction_in_two_steps_resolves_on_the_second() {
+    // 7.00 against 8.00; a -2.00 does not net out (a conflicting duplicate); a further 1.00 does.
+    let work = tempfile::tempdir().unwrap();
+    let d = work.path();
+    let at = |date: &str| format!("{date}T10:00:00Z");
+    let (n1, n2, n3) = (at("2026-03-02"), at("2026-03-03"), at("2026-03-04"));
+    dated_nights(
+        d,
+        &[
+            (
+                "2026-03-02",
+                &format!("M1,7.00,{n1}\n"),
+                &format!("M1,8.00,{n1}\n"),
+            ),
+            ("2026-03-03", "", &format!("M1,-2.00,{n2}\n")),
+            ("2026-03-04", "", &format!("M1,1.00,{n3}\n")),
+        ],
+    );
+    night(d, "2026-03-02").expect_code(1);
+    night(d, "2026-03-03").expect_code(1);
+    assert_eq!(breaks(d, "2026-03-03"), ["ab,conflicting_duplicate,M1"]);
+    night(d, "2026-03-04").expect_code(0);
+    assert!(breaks(d, "2026-03-04").is_empty());
+    let resolved = fs::read_to_string(d.join("out-2026-03-04/resolved.csv")).unwrap();
+    assert!(resolved.contains(",corrected,"), "{resolved}");
+}
+
+#[test]
 fn a_corrected_key_counts_as_matched_for_what_its_postings_net_to() {
     // Night 1: a posts 100.00 where b has 110.00. Night 2: a posts the 10.00 difference, and the
     // key is corrected: matched for 110.00, not for its first posting's 100.00.
