@@ -210,17 +210,21 @@ pub fn content_bytes(sources: &[SourcePlan]) -> u64 {
 }
 
 fn content_bytes_of(files: &[&crate::config::InputFile]) -> u64 {
-    let gzipped: Vec<&&crate::config::InputFile> = files.iter().filter(|f| is_gzip(f)).collect();
+    // A file that cannot be read counts as plain: reading it will say what is wrong.
+    let gzip_file = |f: &crate::config::InputFile| {
+        File::open(&f.path).is_ok_and(|x| is_gzip(&x).unwrap_or(false))
+    };
+    let mut gzipped: Vec<&&crate::config::InputFile> =
+        files.iter().filter(|f| gzip_file(f)).collect();
     let all: u64 = files.iter().map(|f| f.bytes).sum::<u64>();
     if gzipped.is_empty() {
         return all;
     }
     let compressed: u64 = gzipped.iter().map(|f| f.bytes).sum();
-    let mut largest = gzipped.clone();
-    largest.sort_by_key(|f| std::cmp::Reverse(f.bytes));
-    // The pooled ratio of the sampled files, applied to all the gzip files' bytes.
+    // The pooled ratio of the largest files, sampled, applied to all the gzip files' bytes.
+    gzipped.sort_by_key(|f| std::cmp::Reverse(f.bytes));
     let (mut read, mut out) = (0u64, 0u64);
-    for f in largest.iter().take(GZIP_SAMPLED_FILES) {
+    for f in gzipped.iter().take(GZIP_SAMPLED_FILES) {
         if let Some((r, o)) = gzip_ratio(&f.path) {
             read += r;
             out += o;
@@ -237,10 +241,10 @@ fn content_bytes_of(files: &[&crate::config::InputFile]) -> u64 {
 const GZIP_SAMPLE: u64 = 256 << 10;
 const GZIP_SAMPLED_FILES: usize = 8;
 
-fn is_gzip(f: &crate::config::InputFile) -> bool {
+/// Whether a file starts with gzip's magic bytes.
+fn is_gzip(file: &File) -> std::io::Result<bool> {
     let mut magic = [0u8; 2];
-    File::open(&f.path).is_ok_and(|file| matches!(read_at(&file, 0, &mut magic), Ok(2)))
-        && magic == [0x1f, 0x8b]
+    Ok(read_at(file, 0, &mut magic)? == 2 && magic == [0x1f, 0x8b])
 }
 
 /// How many compressed bytes of a gzip file were read, and what they decompressed to: the whole
@@ -611,8 +615,7 @@ fn chunks(
         return Ok(None);
     }
     let file = File::open(&f.path)?;
-    let mut magic = [0u8; 2];
-    if read_at(&file, 0, &mut magic)? == 2 && magic == [0x1f, 0x8b] {
+    if is_gzip(&file)? {
         return Ok(None);
     }
     // Guided: each chunk takes a share of what is left of the file (1 / 2·threads), but at
