@@ -86,6 +86,13 @@ fn dated_nights(dir: &Path, nights: &[(&str, &str, &str)]) {
     }
 }
 
+fn repairs(dir: &Path, date: &str) -> Vec<serde_json::Value> {
+    let text = fs::read_to_string(dir.join(format!("out-{date}/repairs.jsonl"))).unwrap();
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
 fn summary(dir: &Path, date: &str) -> serde_json::Value {
     let text = fs::read_to_string(dir.join(format!("out-{date}/summary.json"))).unwrap();
     serde_json::from_str(&text).unwrap()
@@ -148,14 +155,8 @@ fn a_quiet_night_with_only_carried_records_on_one_side_is_no_wrong_key_column() 
             ("2026-03-03", "", &format!("X3,3.00,{n2}\n")),
         ],
     );
-    let plan = |date: &str| -> Vec<serde_json::Value> {
-        let text = fs::read_to_string(d.join(format!("out-{date}/repairs.jsonl"))).unwrap();
-        text.lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    };
     night(d, "2026-03-02").expect_code(1);
-    let first = plan("2026-03-02");
+    let first = repairs(d, "2026-03-02");
     assert_eq!((first.len(), &first[0]["action"]), (1, &"replay".into()));
     let second = night(d, "2026-03-03");
     second.expect_code(1);
@@ -163,7 +164,7 @@ fn a_quiet_night_with_only_carried_records_on_one_side_is_no_wrong_key_column() 
         breaks(d, "2026-03-03"),
         ["ab,missing,K2", "ab,unexpected,X3"]
     );
-    let replay = plan("2026-03-03")
+    let replay = repairs(d, "2026-03-03")
         .into_iter()
         .find(|r| r["key"] == "K2")
         .unwrap();
@@ -202,13 +203,11 @@ fn a_key_carried_in_does_not_hide_that_tonight_s_keys_share_none() {
     );
     night(d, "2026-03-02").expect_code(1);
     night(d, "2026-03-03").expect_code(1);
-    let text = fs::read_to_string(d.join("out-2026-03-03/repairs.jsonl")).unwrap();
-    let replays: Vec<serde_json::Value> = text
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+    let replays: Vec<serde_json::Value> = repairs(d, "2026-03-03")
+        .into_iter()
         .filter(|r| r["kind"] == "missing")
         .collect();
-    assert_eq!(replays.len(), 2, "{text}");
+    assert_eq!(replays.len(), 2, "{replays:?}");
     for r in &replays {
         assert_eq!(r["action"], "investigate", "{r}");
     }
